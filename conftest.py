@@ -1,0 +1,1 @@
+"""Shared pytest fixtures: named users per role (the healthchecks pattern)."""

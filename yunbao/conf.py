@@ -1,0 +1,92 @@
+"""Every setting Yunbao reads from the environment, declared once with its default and help.
+
+`yunbao.settings` reads these and nothing else from the environment, so this tuple is the
+complete list; `docs/configuration.md` documents each one and a test fails when one is
+missing there (the Datasette pattern: settings as data).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {raw!r} (use true/false)")
+
+
+def parse_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+    def read(self, environ: dict[str, str] | os._Environ[str] | None = None) -> Any:
+        env = os.environ if environ is None else environ
+        raw = env.get(self.name)
+        file_name = env.get(f"{self.name}_FILE")
+        if raw is None and file_name:
+            # Secrets may come from a file (Docker/Kubernetes secrets), as healthchecks does.
+            raw = Path(file_name).read_text().strip()
+        if raw is None:
+            raw = self.default
+        try:
+            return self.parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"setting {self.name}: {exc}") from exc
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("YUNBAO_DEMO", "false", "Demo mode: debug pages, demo users printed on start, "
+            "a generated secret key. Never in production.", parse_bool),
+    Setting("DEBUG", "", "Django debug pages. Defaults to on in demo mode and off otherwise."),
+    Setting("SECRET_KEY", "", "Django's signing key. Required outside demo mode; "
+            "`SECRET_KEY_FILE` may name a file holding it."),
+    Setting("ALLOWED_HOSTS", "127.0.0.1,localhost", "Comma-separated host names served.",
+            parse_list),
+    Setting("CSRF_TRUSTED_ORIGINS", "", "Comma-separated origins (scheme://host) trusted for "
+            "CSRF behind a proxy.", parse_list),
+    Setting("DATABASE_URL", "sqlite:///var/yunbao.sqlite3", "Database: `sqlite:///relative/"
+            "path` (embedded default) or `postgres://user@host:port/name`."),
+    Setting("SQLITE_BUSY_TIMEOUT", "20", "Seconds a SQLite writer waits for the lock.", float),
+    Setting("TIME_ZONE", "Asia/Shanghai", "Time zone for display and working hours; the "
+            "database always stores UTC."),
+    Setting("LANGUAGE_CODE", "zh-hans", "Default language: `zh-hans` or `en`."),
+    Setting("WORKING_HOURS", "08:30-12:00,14:00-17:30", "Working-time intervals of a working "
+            "day, local time, used for deadlines counted in working hours or days."),
+    Setting("H3_RESOLUTION", "10", "H3 resolution of the cell stored with every point "
+            "(10 ≈ 66 m edge).", int),
+    Setting("GEO_CACHE_SECONDS", "5", "How often (s) a process checks whether areas changed "
+            "and its spatial index must be rebuilt.", float),
+    Setting("MEDIA_ROOT", "var/media", "Where uploaded photos are stored (local storage)."),
+    Setting("STATIC_ROOT", "var/static", "Where `collectstatic` gathers static files."),
+    Setting("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage", "Django "
+            "storage class for photos; an S3-compatible backend by configuration."),
+    Setting("LOG_LEVEL", "INFO", "Log level of Yunbao's own loggers."),
+    Setting("SECURE_COOKIES", "", "Send session and CSRF cookies over HTTPS only. Defaults "
+            "to on outside demo/debug."),
+    Setting("BIND", "127.0.0.1:8000", "Address `yunbao serve` listens on."),
+    Setting("WEB_WORKERS", "2", "Number of gunicorn worker processes for `yunbao serve`.", int),
+    Setting("DEMO_PASSWORD", "yunbao-demo", "Password of the demo users (demo mode only)."),
+)
+
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def read(name: str) -> Any:
+    return BY_NAME[name].read()

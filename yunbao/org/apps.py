@@ -1,0 +1,9 @@
+"""Units, staff and roles, duty rosters."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class OrgConfig(AppConfig):
+    name = "yunbao.org"
+    verbose_name = _("Organisation")

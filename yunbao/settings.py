@@ -1,0 +1,172 @@
+"""Django settings for Yunbao, read once from the environment through `yunbao.conf`."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+from yunbao import conf
+from yunbao.conf import BASE_DIR, parse_bool
+
+DEMO: bool = conf.read("YUNBAO_DEMO")
+_debug_raw: str = conf.read("DEBUG")
+DEBUG = parse_bool(_debug_raw) if _debug_raw else DEMO
+
+
+def _secret_key() -> str:
+    key: str = conf.read("SECRET_KEY")
+    if key:
+        return key
+    if not (DEMO or DEBUG):
+        raise RuntimeError(
+            "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE), or YUNBAO_DEMO=true "
+            "for a local demo."
+        )
+    # Demo/debug: one random key per checkout, kept under var/ so sessions survive restarts.
+    path = BASE_DIR / "var" / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS: list[str] = conf.read("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS: list[str] = conf.read("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "yunbao.geo",
+    "yunbao.catalog",
+    "yunbao.org",
+    "yunbao.workorders",
+    "yunbao.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "yunbao.urls"
+WSGI_APPLICATION = "yunbao.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "yunbao" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "yunbao.web.context.site",
+            ],
+        },
+    },
+]
+
+
+def _databases() -> dict[str, Any]:
+    url: str = conf.read("DATABASE_URL")
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        # A relative SQLite path is relative to the checkout, not to the current directory.
+        path = BASE_DIR / url.removeprefix("sqlite:///")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
+    db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db["CONN_MAX_AGE"] = 0
+        db["OPTIONS"] = {
+            # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN
+            # so two writers queue on the busy timeout instead of failing mid-transaction.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": conf.read("SQLITE_BUSY_TIMEOUT"),
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+            ),
+        }
+    return {"default": db}
+
+
+DATABASES = _databases()
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE: str = conf.read("LANGUAGE_CODE")
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "yunbao" / "locale"]
+USE_I18N = True
+TIME_ZONE: str = conf.read("TIME_ZONE")
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / Path(conf.read("STATIC_ROOT"))
+MEDIA_URL = "media/"
+MEDIA_ROOT = BASE_DIR / Path(conf.read("MEDIA_ROOT"))
+STORAGES = {
+    "default": {"BACKEND": conf.read("STORAGE_BACKEND")},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = True
+
+_secure_raw: str = conf.read("SECURE_COOKIES")
+_secure = parse_bool(_secure_raw) if _secure_raw else not (DEMO or DEBUG)
+SESSION_COOKIE_SECURE = _secure
+CSRF_COOKIE_SECURE = _secure
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Yunbao's own settings.
+YUNBAO_WORKING_HOURS: str = conf.read("WORKING_HOURS")
+YUNBAO_H3_RESOLUTION: int = conf.read("H3_RESOLUTION")
+YUNBAO_GEO_CACHE_SECONDS: float = conf.read("GEO_CACHE_SECONDS")
+YUNBAO_BIND: str = conf.read("BIND")
+YUNBAO_WEB_WORKERS: int = conf.read("WEB_WORKERS")
+YUNBAO_DEMO_PASSWORD: str = conf.read("DEMO_PASSWORD")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"yunbao": {"handlers": ["console"], "level": conf.read("LOG_LEVEL"),
+                           "propagate": False}},
+}

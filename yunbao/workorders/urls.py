@@ -1,0 +1,9 @@
+"""Order pages."""
+
+from django.urls import path
+
+from yunbao.workorders import views
+
+urlpatterns = [
+    path("<str:number>/", views.order_detail, name="order-detail"),
+]
