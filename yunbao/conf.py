@@ -25,6 +25,19 @@ def parse_bool(raw: str) -> bool:
     raise ValueError(f"not a boolean: {raw!r} (use true/false)")
 
 
+def parse_optional_bool(raw: str) -> bool | None:
+    """A boolean, or None when empty (the setting then follows another one)."""
+    return parse_bool(raw) if raw.strip() else None
+
+
+def parse_working_hours(raw: str) -> str:
+    """Checked at start-up so a typo fails early, kept as text for the calendar."""
+    from yunbao.lib.worktime import parse_working_hours as parse
+
+    parse(raw)
+    return raw
+
+
 def parse_list(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
@@ -42,7 +55,12 @@ class Setting:
         file_name = env.get(f"{self.name}_FILE")
         if raw is None and file_name:
             # Secrets may come from a file (Docker/Kubernetes secrets), as healthchecks does.
-            raw = Path(file_name).read_text().strip()
+            try:
+                raw = Path(file_name).read_text().strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"setting {self.name}_FILE: cannot read {file_name}: {exc}"
+                ) from exc
         if raw is None:
             raw = self.default
         try:
@@ -52,34 +70,81 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("YUNBAO_DEMO", "false", "Demo mode: debug pages, demo users printed on start, "
-            "a generated secret key. Never in production.", parse_bool),
-    Setting("DEBUG", "", "Django debug pages. Defaults to on in demo mode and off otherwise."),
-    Setting("SECRET_KEY", "", "Django's signing key. Required outside demo mode; "
-            "`SECRET_KEY_FILE` may name a file holding it."),
-    Setting("ALLOWED_HOSTS", "127.0.0.1,localhost", "Comma-separated host names served.",
-            parse_list),
-    Setting("CSRF_TRUSTED_ORIGINS", "", "Comma-separated origins (scheme://host) trusted for "
-            "CSRF behind a proxy.", parse_list),
-    Setting("DATABASE_URL", "sqlite:///var/yunbao.sqlite3", "Database: `sqlite:///relative/"
-            "path` (embedded default) or `postgres://user@host:port/name`."),
+    Setting(
+        "YUNBAO_DEMO",
+        "false",
+        "Demo mode: debug pages, demo users printed on start, "
+        "a generated secret key. Never in production.",
+        parse_bool,
+    ),
+    Setting(
+        "DEBUG",
+        "",
+        "Django debug pages. Defaults to on in demo mode and off otherwise.",
+        parse_optional_bool,
+    ),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "Django's signing key. Required outside demo mode; "
+        "`SECRET_KEY_FILE` may name a file holding it.",
+    ),
+    Setting(
+        "ALLOWED_HOSTS", "127.0.0.1,localhost", "Comma-separated host names served.", parse_list
+    ),
+    Setting(
+        "CSRF_TRUSTED_ORIGINS",
+        "",
+        "Comma-separated origins (scheme://host) trusted for CSRF behind a proxy.",
+        parse_list,
+    ),
+    Setting(
+        "DATABASE_URL",
+        "sqlite:///var/yunbao.sqlite3",
+        "Database: `sqlite:///relative/"
+        "path` (embedded default) or `postgres://user@host:port/name`.",
+    ),
     Setting("SQLITE_BUSY_TIMEOUT", "20", "Seconds a SQLite writer waits for the lock.", float),
-    Setting("TIME_ZONE", "Asia/Shanghai", "Time zone for display and working hours; the "
-            "database always stores UTC."),
+    Setting(
+        "TIME_ZONE",
+        "Asia/Shanghai",
+        "Time zone for display and working hours; the database always stores UTC.",
+    ),
     Setting("LANGUAGE_CODE", "zh-hans", "Default language: `zh-hans` or `en`."),
-    Setting("WORKING_HOURS", "08:30-12:00,14:00-17:30", "Working-time intervals of a working "
-            "day, local time, used for deadlines counted in working hours or days."),
-    Setting("H3_RESOLUTION", "10", "H3 resolution of the cell stored with every point "
-            "(10 ≈ 66 m edge).", int),
-    Setting("GEO_CACHE_SECONDS", "5", "How often (s) a process checks whether areas changed "
-            "and its spatial index must be rebuilt.", float),
+    Setting(
+        "WORKING_HOURS",
+        "08:30-12:00,14:00-17:30",
+        "Working-time intervals of a working "
+        "day, local time, used for deadlines counted in working hours or days.",
+        parse_working_hours,
+    ),
+    Setting(
+        "H3_RESOLUTION",
+        "10",
+        "H3 resolution of the cell stored with every point (10 ≈ 66 m edge).",
+        int,
+    ),
+    Setting(
+        "GEO_CACHE_SECONDS",
+        "5",
+        "How often (s) a process checks whether areas changed "
+        "and its spatial index must be rebuilt.",
+        float,
+    ),
     Setting("MEDIA_ROOT", "var/media", "Where uploaded photos are stored (local storage)."),
     Setting("STATIC_ROOT", "var/static", "Where `collectstatic` gathers static files."),
-    Setting("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage", "Django "
-            "storage class for photos; an S3-compatible backend by configuration."),
+    Setting(
+        "STORAGE_BACKEND",
+        "django.core.files.storage.FileSystemStorage",
+        "Django storage class for photos; an S3-compatible backend by configuration.",
+    ),
     Setting("LOG_LEVEL", "INFO", "Log level of Yunbao's own loggers."),
-    Setting("SECURE_COOKIES", "", "Send session and CSRF cookies over HTTPS only. Defaults "
-            "to on outside demo/debug."),
+    Setting(
+        "SECURE_COOKIES",
+        "",
+        "Send session and CSRF cookies over HTTPS only. Defaults to on outside demo/debug.",
+        parse_optional_bool,
+    ),
     Setting("BIND", "127.0.0.1:8000", "Address `yunbao serve` listens on."),
     Setting("WEB_WORKERS", "2", "Number of gunicorn worker processes for `yunbao serve`.", int),
     Setting("DEMO_PASSWORD", "yunbao-demo", "Password of the demo users (demo mode only)."),

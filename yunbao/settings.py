@@ -10,11 +10,11 @@ import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
 from yunbao import conf
-from yunbao.conf import BASE_DIR, parse_bool
+from yunbao.conf import BASE_DIR
 
 DEMO: bool = conf.read("YUNBAO_DEMO")
-_debug_raw: str = conf.read("DEBUG")
-DEBUG = parse_bool(_debug_raw) if _debug_raw else DEMO
+_debug: bool | None = conf.read("DEBUG")
+DEBUG = DEMO if _debug is None else _debug
 
 
 def _secret_key() -> str:
@@ -144,8 +144,8 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
-_secure_raw: str = conf.read("SECURE_COOKIES")
-_secure = parse_bool(_secure_raw) if _secure_raw else not (DEMO or DEBUG)
+_secure_setting: bool | None = conf.read("SECURE_COOKIES")
+_secure = not (DEMO or DEBUG) if _secure_setting is None else _secure_setting
 SESSION_COOKIE_SECURE = _secure
 CSRF_COOKIE_SECURE = _secure
 SESSION_COOKIE_HTTPONLY = True
@@ -167,6 +167,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"yunbao": {"handlers": ["console"], "level": conf.read("LOG_LEVEL"),
-                           "propagate": False}},
+    "loggers": {
+        "yunbao": {"handlers": ["console"], "level": conf.read("LOG_LEVEL"), "propagate": False}
+    },
 }

@@ -9,6 +9,7 @@ answers who is on duty.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -164,3 +165,13 @@ class RosterException(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.date} {self.get_kind_display()}"
+
+    def clean(self) -> None:
+        # An extra shift needs its hours; a day off either has none (the whole day's shifts)
+        # or both (leave for part of the shifts that start on that date). See org.duty.
+        if self.kind == self.Kind.EXTRA and (self.start is None or self.end is None):
+            raise ValidationError(_("An extra shift needs a start and an end time."))
+        if self.kind == self.Kind.OFF and (self.start is None) != (self.end is None):
+            raise ValidationError(
+                _("Give both a start and an end time for part of a day off, or neither.")
+            )

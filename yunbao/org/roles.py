@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from yunbao.geo.models import Area
 
 
-
 def _cached(user: Any, key: str, compute: Any) -> Any:
     cache = user.__dict__.setdefault("_yunbao_cache", {})
     if key not in cache:
@@ -24,7 +23,9 @@ def roles_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
     """The user's role names (Django groups named after `Role` values)."""
     if not user.is_authenticated:
         return set()
-    names = _cached(user, "roles", lambda: set(user.groups.values_list("name", flat=True)))  # type: ignore[union-attr]
+    # Any: AbstractBaseUser declares no `groups`, though every user model here has them.
+    account: Any = user
+    names = _cached(user, "roles", lambda: set(account.groups.values_list("name", flat=True)))
     roles = {r for r in names if r in Role.values}
     if getattr(user, "is_superuser", False):
         roles.add(Role.ADMIN)
@@ -34,7 +35,7 @@ def roles_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
 def profile_of(user: AbstractBaseUser | AnonymousUser) -> StaffProfile | None:
     if not user.is_authenticated:
         return None
-    return _cached(  # type: ignore[no-any-return]
+    return _cached(
         user,
         "profile",
         lambda: StaffProfile.objects.select_related("unit").filter(user_id=user.pk).first(),
@@ -50,7 +51,7 @@ def areas_of(user: AbstractBaseUser | AnonymousUser) -> list[Area]:
     profile = profile_of(user)
     if profile is None:
         return []
-    return _cached(user, "areas", lambda: list(profile.areas.all()))  # type: ignore[no-any-return]
+    return _cached(user, "areas", lambda: list(profile.areas.all()))
 
 
 def forget(user: Any) -> None:

@@ -1,12 +1,91 @@
-"""The role-aware home page."""
+"""The role-aware home page: each person first sees the work that is theirs.
+
+Every list is read through `WorkOrder.objects.visible_to`, so the home page can never show
+more than the order pages would.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from yunbao.org.models import Role
+from yunbao.org.roles import roles_of
+from yunbao.workorders.models import Status, WorkOrder, WorkOrderQuerySet
+
+LIST_LIMIT = 50
+
+
+@dataclass
+class Panel:
+    title: Promise
+    orders: list[WorkOrder]
+    total: int
+
+
+def _panel(title: Promise, queryset: WorkOrderQuerySet, order_by: str = "-created_at") -> Panel:
+    rows = queryset.select_related("category", "grid", "worker").order_by(order_by)
+    return Panel(title, list(rows[:LIST_LIMIT]), queryset.count())
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html", {})
+    user = request.user
+    roles = roles_of(user)
+    visible = WorkOrder.objects.visible_to(user)
+    panels: list[Panel] = []
+    if roles & {Role.DISPATCHER, Role.MANAGER, Role.ADMIN}:
+        panels.append(
+            _panel(
+                _("Waiting to be accepted"), visible.filter(status=Status.SUBMITTED), "accept_due"
+            )
+        )
+        panels.append(
+            _panel(
+                _("Waiting to be dispatched"),
+                visible.filter(status=Status.ACCEPTED),
+                "dispatch_due",
+            )
+        )
+    if Role.WORKER in roles:
+        mine = visible.filter(worker_id=user.pk, status__in=[Status.DISPATCHED, Status.IN_PROGRESS])
+        panels.append(_panel(_("My tasks"), mine, "handle_due"))
+    if roles & {Role.SUPERVISOR, Role.INSPECTOR}:
+        panels.append(
+            _panel(_("Waiting to be checked"), visible.filter(status=Status.HANDLED), "check_due")
+        )
+    if roles & {Role.SUPERVISOR, Role.MANAGER}:
+        panels.append(_panel(_("Suspended"), visible.filter(status=Status.SUSPENDED)))
+    if roles & {Role.MANAGER, Role.ADMIN}:
+        panels.append(_panel(_("Overdue"), visible.overdue()))
+    if roles & {Role.DISPATCHER, Role.MANAGER, Role.ADMIN}:
+        panels.append(
+            _panel(
+                _("Being handled"),
+                visible.filter(status__in=[Status.DISPATCHED, Status.IN_PROGRESS]),
+                "handle_due",
+            )
+        )
+    panels.append(_panel(_("My reports"), visible.filter(reporter_id=user.pk)))
+    counts = dict(visible.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    status_counts = [(label, counts.get(value, 0)) for value, label in Status.choices]
+    overdue = visible.overdue().count()
+    return render(
+        request,
+        "web/home.html",
+        {
+            "panels": panels,
+            "roles": [Role(r).label for r in sorted(roles)],
+            "status_counts": status_counts,
+            "overdue": overdue,
+            "now": timezone.now(),
+            "show_counts": bool(roles - {Role.RESIDENT, Role.ORGANISER}),
+        },
+    )

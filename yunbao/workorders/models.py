@@ -6,11 +6,13 @@ write are at once the audit log, the SLA clock and the trigger for notifications
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from yunbao.catalog.models import Category, Scene, Stage, Urgency
@@ -69,6 +71,16 @@ class WorkOrderQuerySet(models.QuerySet["WorkOrder"]):
 
     def in_area(self, area: Area) -> WorkOrderQuerySet:
         return self.filter(area_path__startswith=area.path)
+
+    def overdue(self, now: datetime | None = None) -> WorkOrderQuerySet:
+        """Open orders whose running stage is past its deadline."""
+        now = now or timezone.now()
+        return self.filter(
+            Q(status=Status.SUBMITTED, accept_due__lt=now)
+            | Q(status=Status.ACCEPTED, dispatch_due__lt=now)
+            | Q(status__in=[Status.DISPATCHED, Status.IN_PROGRESS], handle_due__lt=now)
+            | Q(status=Status.HANDLED, check_due__lt=now)
+        )
 
 
 class WorkOrder(models.Model):
@@ -143,8 +155,9 @@ class WorkOrder(models.Model):
         on_delete=models.SET_NULL,
         related_name="duplicates",
     )
-    # Where a suspended order resumes.
+    # Where a suspended order resumes, and since when its clock is paused.
     suspended_from = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
 
     # When each stage was reached (the latest time, after rework).
     created_at = models.DateTimeField(_("reported at"), db_index=True)
@@ -223,7 +236,8 @@ class TimelineEntry(models.Model):
         WorkOrder, verbose_name=_("order"), on_delete=models.CASCADE, related_name="timeline"
     )
     action = models.CharField(_("action"), max_length=24)
-    from_status = models.CharField(_("from"), max_length=16, choices=Status.choices)
+    # Blank on the first row, which creates the order.
+    from_status = models.CharField(_("from"), max_length=16, choices=Status.choices, blank=True)
     to_status = models.CharField(_("to"), max_length=16, choices=Status.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -249,6 +263,16 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.action} {self.from_status}→{self.to_status}"
+
+    @property
+    def action_label(self) -> Any:
+        # Imported here: transitions imports this module.
+        from yunbao.workorders.transitions import TRANSITIONS
+
+        if self.action == "submit":
+            return _("Reported")
+        transition = TRANSITIONS.get(self.action)
+        return transition.label if transition else self.action
 
 
 class PhotoKind(models.TextChoices):

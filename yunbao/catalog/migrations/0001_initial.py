@@ -5,67 +5,166 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Scene',
+            name="Scene",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=32, unique=True, verbose_name='code')),
-                ('name', models.CharField(max_length=64, verbose_name='name')),
-                ('name_en', models.CharField(blank=True, max_length=64, verbose_name='English name')),
-                ('sort', models.PositiveSmallIntegerField(default=0, verbose_name='order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=32, unique=True, verbose_name="code")),
+                ("name", models.CharField(max_length=64, verbose_name="name")),
+                (
+                    "name_en",
+                    models.CharField(blank=True, max_length=64, verbose_name="English name"),
+                ),
+                ("sort", models.PositiveSmallIntegerField(default=0, verbose_name="order")),
             ],
             options={
-                'verbose_name': 'scene',
-                'verbose_name_plural': 'scenes',
-                'ordering': ['sort', 'code'],
+                "verbose_name": "scene",
+                "verbose_name_plural": "scenes",
+                "ordering": ["sort", "code"],
             },
         ),
         migrations.CreateModel(
-            name='Category',
+            name="Category",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=16, unique=True, verbose_name='code')),
-                ('kind', models.CharField(choices=[('event', 'Event (事件)'), ('component', 'Component (部件)')], max_length=16, verbose_name='kind')),
-                ('major_code', models.CharField(max_length=2, verbose_name='major class code')),
-                ('major_name', models.CharField(max_length=64, verbose_name='major class')),
-                ('major_name_en', models.CharField(blank=True, max_length=64, verbose_name='major class (English)')),
-                ('minor_code', models.CharField(max_length=2, verbose_name='minor class code')),
-                ('name', models.CharField(max_length=64, verbose_name='name')),
-                ('name_en', models.CharField(blank=True, max_length=100, verbose_name='English name')),
-                ('keywords', models.TextField(blank=True, help_text='Words that suggest this category, one per line.', verbose_name='keywords')),
-                ('default_urgency', models.CharField(choices=[('normal', 'Normal'), ('urgent', 'Urgent')], default='normal', max_length=16, verbose_name='default urgency')),
-                ('icon', models.CharField(blank=True, max_length=32, verbose_name='icon')),
-                ('active', models.BooleanField(default=True, verbose_name='active')),
-                ('sort', models.PositiveSmallIntegerField(default=0, verbose_name='order')),
-                ('scenes', models.ManyToManyField(related_name='categories', to='catalog.scene', verbose_name='scenes')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=16, unique=True, verbose_name="code")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("event", "Event (事件)"), ("component", "Component (部件)")],
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("major_code", models.CharField(max_length=2, verbose_name="major class code")),
+                ("major_name", models.CharField(max_length=64, verbose_name="major class")),
+                (
+                    "major_name_en",
+                    models.CharField(
+                        blank=True, max_length=64, verbose_name="major class (English)"
+                    ),
+                ),
+                ("minor_code", models.CharField(max_length=2, verbose_name="minor class code")),
+                ("name", models.CharField(max_length=64, verbose_name="name")),
+                (
+                    "name_en",
+                    models.CharField(blank=True, max_length=100, verbose_name="English name"),
+                ),
+                (
+                    "keywords",
+                    models.TextField(
+                        blank=True,
+                        help_text="Words that suggest this category, one per line.",
+                        verbose_name="keywords",
+                    ),
+                ),
+                (
+                    "default_urgency",
+                    models.CharField(
+                        choices=[("normal", "Normal"), ("urgent", "Urgent")],
+                        default="normal",
+                        max_length=16,
+                        verbose_name="default urgency",
+                    ),
+                ),
+                ("icon", models.CharField(blank=True, max_length=32, verbose_name="icon")),
+                ("active", models.BooleanField(default=True, verbose_name="active")),
+                ("sort", models.PositiveSmallIntegerField(default=0, verbose_name="order")),
+                (
+                    "scenes",
+                    models.ManyToManyField(
+                        related_name="categories", to="catalog.scene", verbose_name="scenes"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'category',
-                'verbose_name_plural': 'categories',
-                'ordering': ['kind', 'code'],
+                "verbose_name": "category",
+                "verbose_name_plural": "categories",
+                "ordering": ["kind", "code"],
             },
         ),
         migrations.CreateModel(
-            name='TimeLimit',
+            name="TimeLimit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(choices=[('accept', 'Accept (filing)'), ('dispatch', 'Dispatch'), ('handle', 'Handle'), ('check', 'Check and close')], max_length=16, verbose_name='stage')),
-                ('urgency', models.CharField(choices=[('normal', 'Normal'), ('urgent', 'Urgent')], max_length=16, verbose_name='urgency')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=6, verbose_name='amount')),
-                ('unit', models.CharField(choices=[('working_hours', 'working hours'), ('working_days', 'working days'), ('natural_hours', 'natural hours')], max_length=16, verbose_name='unit')),
-                ('category', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='time_limits', to='catalog.category', verbose_name='category')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("accept", "Accept (filing)"),
+                            ("dispatch", "Dispatch"),
+                            ("handle", "Handle"),
+                            ("check", "Check and close"),
+                        ],
+                        max_length=16,
+                        verbose_name="stage",
+                    ),
+                ),
+                (
+                    "urgency",
+                    models.CharField(
+                        choices=[("normal", "Normal"), ("urgent", "Urgent")],
+                        max_length=16,
+                        verbose_name="urgency",
+                    ),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(decimal_places=2, max_digits=6, verbose_name="amount"),
+                ),
+                (
+                    "unit",
+                    models.CharField(
+                        choices=[
+                            ("working_hours", "working hours"),
+                            ("working_days", "working days"),
+                            ("natural_hours", "natural hours"),
+                        ],
+                        max_length=16,
+                        verbose_name="unit",
+                    ),
+                ),
+                (
+                    "category",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="time_limits",
+                        to="catalog.category",
+                        verbose_name="category",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'time limit',
-                'verbose_name_plural': 'time limits',
-                'constraints': [models.UniqueConstraint(fields=('category', 'stage', 'urgency'), name='one_limit_per_stage_urgency'), models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='limit_positive')],
+                "verbose_name": "time limit",
+                "verbose_name_plural": "time limits",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("category", "stage", "urgency"), name="one_limit_per_stage_urgency"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("amount__gt", 0)), name="limit_positive"
+                    ),
+                ],
             },
         ),
     ]

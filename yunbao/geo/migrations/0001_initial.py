@@ -5,38 +5,81 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Area',
+            name="Area",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.CharField(choices=[('district', 'District'), ('street', 'Street / town'), ('community', 'Community / village'), ('grid', 'Grid')], db_index=True, max_length=16, verbose_name='level')),
-                ('code', models.CharField(max_length=32, unique=True, verbose_name='code')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('name_en', models.CharField(blank=True, max_length=100, verbose_name='English name')),
-                ('path', models.CharField(db_index=True, default='', editable=False, max_length=255, verbose_name='path')),
-                ('geometry', models.JSONField(verbose_name='geometry (GeoJSON)')),
-                ('center_lat', models.FloatField(default=0, verbose_name='centre latitude')),
-                ('center_lon', models.FloatField(default=0, verbose_name='centre longitude')),
-                ('min_lat', models.FloatField(default=0, editable=False)),
-                ('min_lon', models.FloatField(default=0, editable=False)),
-                ('max_lat', models.FloatField(default=0, editable=False)),
-                ('max_lon', models.FloatField(default=0, editable=False)),
-                ('jurisdiction_id', models.CharField(blank=True, max_length=100, verbose_name='jurisdiction id')),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='geo.area', verbose_name='parent')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("district", "District"),
+                            ("street", "Street / town"),
+                            ("community", "Community / village"),
+                            ("grid", "Grid"),
+                        ],
+                        db_index=True,
+                        max_length=16,
+                        verbose_name="level",
+                    ),
+                ),
+                ("code", models.CharField(max_length=32, unique=True, verbose_name="code")),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                (
+                    "name_en",
+                    models.CharField(blank=True, max_length=100, verbose_name="English name"),
+                ),
+                (
+                    "path",
+                    models.CharField(
+                        db_index=True,
+                        default="",
+                        editable=False,
+                        max_length=255,
+                        verbose_name="path",
+                    ),
+                ),
+                ("geometry", models.JSONField(verbose_name="geometry (GeoJSON)")),
+                ("center_lat", models.FloatField(default=0, verbose_name="centre latitude")),
+                ("center_lon", models.FloatField(default=0, verbose_name="centre longitude")),
+                ("min_lat", models.FloatField(default=0, editable=False)),
+                ("min_lon", models.FloatField(default=0, editable=False)),
+                ("max_lat", models.FloatField(default=0, editable=False)),
+                ("max_lon", models.FloatField(default=0, editable=False)),
+                (
+                    "jurisdiction_id",
+                    models.CharField(blank=True, max_length=100, verbose_name="jurisdiction id"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="geo.area",
+                        verbose_name="parent",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'area',
-                'verbose_name_plural': 'areas',
-                'ordering': ['path'],
-                'indexes': [models.Index(fields=['level', 'parent'], name='geo_area_level_a05c29_idx')],
+                "verbose_name": "area",
+                "verbose_name_plural": "areas",
+                "ordering": ["path"],
+                "indexes": [
+                    models.Index(fields=["level", "parent"], name="geo_area_level_a05c29_idx")
+                ],
             },
         ),
     ]

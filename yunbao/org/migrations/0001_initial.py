@@ -6,79 +6,200 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('geo', '0001_initial'),
+        ("geo", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RosterException',
+            name="RosterException",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField(verbose_name='date')),
-                ('kind', models.CharField(choices=[('off', 'Off (leave, holiday)'), ('extra', 'Extra shift')], max_length=8, verbose_name='kind')),
-                ('start', models.TimeField(blank=True, null=True, verbose_name='start')),
-                ('end', models.TimeField(blank=True, null=True, verbose_name='end')),
-                ('note', models.CharField(blank=True, max_length=200, verbose_name='note')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='roster_exceptions', to=settings.AUTH_USER_MODEL, verbose_name='staff')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("date", models.DateField(verbose_name="date")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("off", "Off (leave, holiday)"), ("extra", "Extra shift")],
+                        max_length=8,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("start", models.TimeField(blank=True, null=True, verbose_name="start")),
+                ("end", models.TimeField(blank=True, null=True, verbose_name="end")),
+                ("note", models.CharField(blank=True, max_length=200, verbose_name="note")),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="roster_exceptions",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="staff",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'roster exception',
-                'verbose_name_plural': 'roster exceptions',
-                'ordering': ['-date'],
+                "verbose_name": "roster exception",
+                "verbose_name_plural": "roster exceptions",
+                "ordering": ["-date"],
             },
         ),
         migrations.CreateModel(
-            name='Shift',
+            name="Shift",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('weekday', models.PositiveSmallIntegerField(choices=[(0, 'Monday'), (1, 'Tuesday'), (2, 'Wednesday'), (3, 'Thursday'), (4, 'Friday'), (5, 'Saturday'), (6, 'Sunday')], verbose_name='weekday')),
-                ('start', models.TimeField(verbose_name='start')),
-                ('end', models.TimeField(verbose_name='end')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shifts', to=settings.AUTH_USER_MODEL, verbose_name='staff')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "weekday",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (0, "Monday"),
+                            (1, "Tuesday"),
+                            (2, "Wednesday"),
+                            (3, "Thursday"),
+                            (4, "Friday"),
+                            (5, "Saturday"),
+                            (6, "Sunday"),
+                        ],
+                        verbose_name="weekday",
+                    ),
+                ),
+                ("start", models.TimeField(verbose_name="start")),
+                ("end", models.TimeField(verbose_name="end")),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="shifts",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="staff",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'shift',
-                'verbose_name_plural': 'shifts',
-                'ordering': ['user', 'weekday', 'start'],
+                "verbose_name": "shift",
+                "verbose_name_plural": "shifts",
+                "ordering": ["user", "weekday", "start"],
             },
         ),
         migrations.CreateModel(
-            name='Unit',
+            name="Unit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=32, unique=True, verbose_name='code')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('name_en', models.CharField(blank=True, max_length=100, verbose_name='English name')),
-                ('kind', models.CharField(choices=[('sanitation', 'Sanitation company'), ('greening', 'Greening team'), ('enforcement', 'Urban-management squad'), ('property', 'Property-management company'), ('utility', 'Utility company'), ('other', 'Other')], max_length=16, verbose_name='type')),
-                ('phone', models.CharField(blank=True, max_length=32, verbose_name='phone')),
-                ('active', models.BooleanField(default=True, verbose_name='active')),
-                ('areas', models.ManyToManyField(blank=True, related_name='units', to='geo.area', verbose_name='service areas')),
-                ('leader', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='led_units', to=settings.AUTH_USER_MODEL, verbose_name='leader')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=32, unique=True, verbose_name="code")),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                (
+                    "name_en",
+                    models.CharField(blank=True, max_length=100, verbose_name="English name"),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("sanitation", "Sanitation company"),
+                            ("greening", "Greening team"),
+                            ("enforcement", "Urban-management squad"),
+                            ("property", "Property-management company"),
+                            ("utility", "Utility company"),
+                            ("other", "Other"),
+                        ],
+                        max_length=16,
+                        verbose_name="type",
+                    ),
+                ),
+                ("phone", models.CharField(blank=True, max_length=32, verbose_name="phone")),
+                ("active", models.BooleanField(default=True, verbose_name="active")),
+                (
+                    "areas",
+                    models.ManyToManyField(
+                        blank=True,
+                        related_name="units",
+                        to="geo.area",
+                        verbose_name="service areas",
+                    ),
+                ),
+                (
+                    "leader",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="led_units",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="leader",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'unit',
-                'verbose_name_plural': 'units',
-                'ordering': ['code'],
+                "verbose_name": "unit",
+                "verbose_name_plural": "units",
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='StaffProfile',
+            name="StaffProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('display_name', models.CharField(blank=True, max_length=64, verbose_name='display name')),
-                ('phone', models.CharField(blank=True, max_length=32, verbose_name='phone')),
-                ('areas', models.ManyToManyField(blank=True, help_text='Where this person works; they see orders in these areas and below.', related_name='staff', to='geo.area', verbose_name='areas')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='profile', to=settings.AUTH_USER_MODEL, verbose_name='user')),
-                ('unit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='staff', to='org.unit', verbose_name='unit')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "display_name",
+                    models.CharField(blank=True, max_length=64, verbose_name="display name"),
+                ),
+                ("phone", models.CharField(blank=True, max_length=32, verbose_name="phone")),
+                (
+                    "areas",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Where this person works; they see orders in these areas and below.",  # noqa: E501
+                        related_name="staff",
+                        to="geo.area",
+                        verbose_name="areas",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="profile",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="staff",
+                        to="org.unit",
+                        verbose_name="unit",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'staff profile',
-                'verbose_name_plural': 'staff profiles',
+                "verbose_name": "staff profile",
+                "verbose_name_plural": "staff profiles",
             },
         ),
     ]

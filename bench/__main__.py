@@ -1,0 +1,42 @@
+"""`make bench`: run every benchmark and print its figures and ratios.
+
+Each database run is its own process, since Django configures one database per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/yunbao_bench")
+
+
+def _child(module: str, *args: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-m", module, *args], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    print("== point → grid lookups (10,000-grid town)")
+    subprocess.run([sys.executable, "-m", "bench.locate"], check=True)
+    print("\n== work-order transitions")
+    sqlite = _child(
+        "bench.transitions", "--database-url", "sqlite:///var/bench-transitions.sqlite3"
+    )
+    print(f"SQLite:     {sqlite['transitions_per_s']:>8} transitions/s ({sqlite})")
+    try:
+        pg = _child("bench.transitions", "--database-url", PG_URL)
+    except subprocess.CalledProcessError as exc:
+        print(f"PostgreSQL: not measured ({exc.stderr.strip().splitlines()[-1:]})")
+        return
+    print(f"PostgreSQL: {pg['transitions_per_s']:>8} transitions/s ({pg})")
+    ratio = float(pg["transitions_per_s"]) / float(sqlite["transitions_per_s"])  # type: ignore[arg-type]
+    print(f"ratio PostgreSQL / SQLite: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

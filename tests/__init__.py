@@ -1,0 +1,1 @@
+"""Project-wide tests that are not about one app: configuration, documentation."""

@@ -1,0 +1,1 @@
+"""Tests of the framework-free helpers in `yunbao.lib`."""

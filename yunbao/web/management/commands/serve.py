@@ -1,0 +1,136 @@
+"""`yunbao serve`: collect static files, then replace this process with gunicorn.
+
+The process is replaced (exec), not wrapped, so gunicorn's master receives the supervisor's
+signals (SIGTERM for a graceful stop, SIGHUP to reload) directly and `make run` needs no
+second process to clean up. In demo mode the demo users and their password are printed first.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+
+from yunbao.org.roles import roles_of
+
+WSGI_APP = "yunbao.wsgi:application"
+DEMO_USER_PREFIX = "demo-"
+# Seconds workers get to finish in-flight requests after SIGTERM before they are killed;
+# gunicorn's own default, made explicit so a supervisor's stop timeout can be set above it.
+GRACEFUL_TIMEOUT = 30
+# Addresses that mean "every interface": a browser must be sent to the loopback instead.
+_ANY_HOST = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 (we only read these, never bind)
+
+
+def gunicorn_path() -> Path:
+    """The gunicorn installed beside this Python (the virtualenv's bin/), not any on PATH."""
+    return Path(sys.executable).parent / "gunicorn"
+
+
+def gunicorn_argv(bind: str, workers: int) -> list[str]:
+    """The command line that serves Yunbao with gunicorn."""
+    return [
+        str(gunicorn_path()),
+        WSGI_APP,
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",  # stdout, where a supervisor or `make run` collects it
+        "--graceful-timeout",
+        str(GRACEFUL_TIMEOUT),
+    ]
+
+
+def site_url(bind: str) -> str | None:
+    """The address to open in a browser for a gunicorn `bind`, None for a socket."""
+    if bind.startswith(("unix:", "fd://")):
+        return None
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isdigit():
+        # No port ("localhost", "[::1]"): gunicorn listens on 8000.
+        host, port = bind, "8000"
+    elif ":" in host and not host.startswith("["):
+        # A bare IPv6 address ("::1"): its last group is not a port.
+        host, port = f"[{bind}]", "8000"
+    if host in _ANY_HOST:
+        host = "127.0.0.1"
+    return f"http://{host}:{port}/"
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve Yunbao with gunicorn (collects static files first unless DEBUG); "
+        "in demo mode, print the demo users and password."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--bind",
+            help=f"Address to listen on, HOST:PORT or unix:PATH (default: BIND, "
+            f"now {settings.YUNBAO_BIND}).",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            help=f"Number of worker processes (default: WEB_WORKERS, "
+            f"now {settings.YUNBAO_WEB_WORKERS}).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        bind: str = options["bind"] or settings.YUNBAO_BIND
+        workers: int = (
+            options["workers"] if options["workers"] is not None else settings.YUNBAO_WEB_WORKERS
+        )
+        if workers < 1:
+            raise CommandError(f"--workers must be at least 1, not {workers}")
+        executable = gunicorn_path()
+        if not executable.exists():
+            raise CommandError(
+                f"gunicorn is not installed at {executable}; install Yunbao's dependencies "
+                "(make install)."
+            )
+        if not settings.DEBUG:
+            # Without DEBUG, static files come from STATIC_ROOT via WhiteNoise, so they must
+            # be collected from the code being served now, not a previous version.
+            call_command("collectstatic", interactive=False, verbosity=options["verbosity"])
+        if settings.DEMO:
+            self.print_demo(bind)
+        argv = gunicorn_argv(bind, workers)
+        # exec discards this process's buffers: write out what we printed before it.
+        self.stdout.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execvp(argv[0], argv)  # noqa: S606 (a fixed program with our own arguments)
+
+    def print_demo(self, bind: str) -> None:
+        url = site_url(bind)
+        self.stdout.write(self.style.WARNING("Demo mode: never use it on a public server."))
+        try:
+            users = list(
+                get_user_model()
+                .objects.filter(username__startswith=DEMO_USER_PREFIX)
+                .order_by("username")
+            )
+        except DatabaseError:
+            # A fresh checkout before `migrate`: say what to do instead of a traceback.
+            self.stdout.write("No database tables yet: run `yunbao migrate` and `yunbao demo`.")
+            users = []
+        if users:
+            width = max(len(user.get_username()) for user in users)
+            self.stdout.write(f"Demo users (password: {settings.YUNBAO_DEMO_PASSWORD}):")
+            for user in users:
+                roles = ", ".join(sorted(roles_of(user))) or "-"
+                self.stdout.write(f"  {user.get_username():<{width}}  {roles}")
+        else:
+            self.stdout.write("No demo users yet: run `yunbao demo` to create them.")
+        self.stdout.write(f"Open {url}" if url else f"Listening on {bind}")

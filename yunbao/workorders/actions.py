@@ -1,0 +1,511 @@
+"""Every write to a work order: one verb function per move of its life.
+
+Each verb calls `transition()`, which checks the move against `TRANSITIONS`, locks the row,
+applies the change, starts or stops the stage clocks, writes one timeline row (the audit log,
+the SLA record and the trigger for side effects) and publishes an event after commit.
+Pages, APIs, commands and tasks call these functions and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.core.files.base import File
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from yunbao.catalog.limits import time_limit
+from yunbao.catalog.models import Category, Scene, Stage, Urgency
+from yunbao.geo.locate import h3_cell, locate
+from yunbao.lib.worktime import default_calendar
+from yunbao.org.models import Role, Unit
+from yunbao.org.roles import roles_of, unit_of
+from yunbao.workorders import events
+from yunbao.workorders.models import (
+    OPEN_STATUSES,
+    STAGE_OF_STATUS,
+    Photo,
+    PhotoKind,
+    Source,
+    Status,
+    TimelineEntry,
+    WorkOrder,
+)
+from yunbao.workorders.transitions import SYSTEM, TRANSITIONS, Relation, Transition, target_of
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    Actor = User | None
+
+log = logging.getLogger(__name__)
+
+
+class TransitionError(Exception):
+    """A move that may not be made; nothing was changed."""
+
+
+class NotAllowed(TransitionError):
+    """The move is not allowed from this status, for this actor or on this order."""
+
+
+class InvalidInput(TransitionError):
+    """The move is allowed but its input is wrong (missing note, worker of another unit …)."""
+
+
+# Which role an actor acts in when they hold several that may make the move.
+ROLE_PRIORITY = (
+    Role.WORKER,
+    Role.SUPERVISOR,
+    Role.DISPATCHER,
+    Role.INSPECTOR,
+    Role.RESIDENT,
+    Role.MANAGER,
+    Role.ADMIN,
+)
+
+
+def allowed_actions(order: WorkOrder, actor: Actor) -> list[Transition]:
+    """The moves `actor` may make on `order` now (for the buttons on a page)."""
+    return [
+        t
+        for t in TRANSITIONS.values()
+        if order.status in t.sources and _acting_role(t, order, actor) is not None
+    ]
+
+
+def _acting_role(t: Transition, order: WorkOrder, actor: Actor) -> str | None:
+    if actor is None:
+        return SYSTEM if SYSTEM in t.roles else None
+    held = roles_of(actor) & t.roles
+    if not held:
+        return None
+    if t.relation is Relation.ASSIGNEE and order.worker_id != actor.pk:
+        return None
+    if t.relation is Relation.REPORTER and order.reporter_id != actor.pk:
+        return None
+    return next(r for r in ROLE_PRIORITY if r in held)
+
+
+def _due(order: WorkOrder, stage: str, start: datetime) -> datetime:
+    amount, unit = time_limit(order.category, stage, order.urgency)
+    return default_calendar().add(start, amount, unit)
+
+
+def _enter(order: WorkOrder, status: str, at: datetime) -> None:
+    """Record reaching `status` at `at` and start the clock of the stage it begins."""
+    if status == Status.ACCEPTED:
+        order.accepted_at = at
+        order.dispatch_due = _due(order, Stage.DISPATCH, at)
+    elif status == Status.DISPATCHED:
+        order.dispatched_at = at
+        order.handle_due = _due(order, Stage.HANDLE, at)
+    elif status == Status.IN_PROGRESS:
+        order.started_at = at
+    elif status == Status.HANDLED:
+        order.handled_at = at
+        order.check_due = _due(order, Stage.CHECK, at)
+    elif status == Status.CLOSED:
+        order.closed_at = at
+
+
+def transition(
+    order: WorkOrder,
+    action: str,
+    *,
+    actor: Actor,
+    note: str = "",
+    at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+    change: Callable[[WorkOrder], None] | None = None,
+) -> TimelineEntry:
+    """Make one move of the state machine, or raise and change nothing.
+
+    `change` edits the locked order (unit, worker, category …) before the status moves;
+    `at` lets imports and the demo replay history and defaults to now.
+    """
+    t = TRANSITIONS.get(action)
+    if t is None:
+        raise NotAllowed(_("Unknown action “%(action)s”.") % {"action": action})
+    note = note.strip()
+    if t.note_required and not note:
+        raise InvalidInput(_("A reason is required to %(action)s.") % {"action": t.label})
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = WorkOrder.objects.select_for_update().get(pk=order.pk)
+        role = _acting_role(t, locked, actor)
+        if role is None:
+            log.warning("refused %s on %s by %s: role", action, locked.number, actor)
+            raise NotAllowed(
+                _("You may not %(action)s this order.") % {"action": str(t.label).lower()}
+            )
+        if actor is not None and not WorkOrder.objects.visible_to(actor).filter(pk=locked.pk):
+            log.warning("refused %s on %s by %s: outside their area", action, locked.number, actor)
+            raise NotAllowed(_("This order is outside your area."))
+        if locked.status not in t.sources:
+            raise NotAllowed(
+                _("Cannot %(action)s an order that is %(status)s.")
+                % {"action": str(t.label).lower(), "status": locked.get_status_display()}
+            )
+        last = locked.timeline.order_by("-at", "-id").values_list("at", flat=True).first()
+        if last is not None and at < last:
+            raise InvalidInput(_("A move cannot be dated before the order's last move."))
+
+        from_status = locked.status
+        to_status = target_of(t, from_status, locked.suspended_from)
+        on_time: bool | None = None
+        if t.ends_stage:
+            due = locked.due_for(t.ends_stage)
+            on_time = None if due is None else at <= due
+        if change is not None:
+            change(locked)
+        if to_status != from_status:
+            if to_status == Status.SUSPENDED:
+                locked.suspended_from, locked.suspended_at = from_status, at
+            elif from_status == Status.SUSPENDED:
+                _shift_paused_clock(locked, at)
+            else:
+                _enter(locked, to_status, at)
+            locked.status = to_status
+        locked.save()
+        entry = TimelineEntry.objects.create(
+            order=locked,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            actor=actor,
+            role=role,
+            note=note,
+            at=at,
+            on_time=on_time,
+            data=data or {},
+        )
+        events.publish(entry)
+    _copy_state(locked, order)
+    return entry
+
+
+def _shift_paused_clock(order: WorkOrder, at: datetime) -> None:
+    """On resume, push the running stage's deadline by the time spent suspended."""
+    stage = STAGE_OF_STATUS.get(order.suspended_from)
+    if stage and order.suspended_at and order.due_for(stage):
+        setattr(order, f"{stage}_due", order.due_for(stage) + (at - order.suspended_at))
+    order.suspended_from, order.suspended_at = "", None
+
+
+def _copy_state(source: WorkOrder, target: WorkOrder) -> None:
+    if source is not target:
+        target.__dict__.update(
+            {f.attname: getattr(source, f.attname) for f in WorkOrder._meta.concrete_fields}
+        )
+        target._state.fields_cache = {}
+
+
+# --- The verbs ---------------------------------------------------------------------------
+
+
+def submit(
+    *,
+    actor: Actor,
+    lat: float,
+    lon: float,
+    description: str = "",
+    category: Category | None = None,
+    scene: Scene | None = None,
+    urgency: str | None = None,
+    source: str = Source.RESIDENT,
+    address: str = "",
+    reporter_name: str = "",
+    reporter_phone: str = "",
+    at: datetime | None = None,
+) -> WorkOrder:
+    """Create an order at a point; it is located in its grid and its accept clock starts.
+
+    Raises `yunbao.geo.locate.LocateError` for bad coordinates or a point outside the district.
+    """
+    at = at or timezone.now()
+    location = locate(lat, lon)
+    if scene is None and category is not None:
+        scene = category.scenes.order_by("sort").first()
+    order = WorkOrder(
+        number=uuid.uuid4().hex[:24],
+        status=Status.SUBMITTED,
+        source=source,
+        scene=scene,
+        category=category,
+        urgency=urgency or (category.default_urgency if category else Urgency.NORMAL),
+        description=description.strip(),
+        address=address.strip(),
+        lat=float(lat),
+        lon=float(lon),
+        h3_cell=h3_cell(lat, lon),
+        grid=location.grid,
+        area_path=location.grid.path,
+        reporter=actor,
+        reporter_name=reporter_name.strip(),
+        reporter_phone=reporter_phone.strip(),
+        created_at=at,
+    )
+    order.accept_due = _due(order, Stage.ACCEPT, at)
+    with transaction.atomic():
+        order.save()
+        # Numbers are human-friendly and sortable: YB + local date + the row id.
+        order.number = f"YB{timezone.localtime(at):%Y%m%d}{order.pk:06d}"
+        order.save(update_fields=["number"])
+        actor_roles = roles_of(actor) if actor is not None else set()
+        role = next((r for r in ROLE_PRIORITY if r in actor_roles), SYSTEM)
+        entry = TimelineEntry.objects.create(
+            order=order,
+            action="submit",
+            from_status="",
+            to_status=Status.SUBMITTED,
+            actor=actor,
+            role=role if actor is not None else SYSTEM,
+            at=at,
+        )
+        events.publish(entry)
+    return order
+
+
+def accept(
+    order: WorkOrder,
+    *,
+    actor: Actor,
+    category: Category | None = None,
+    urgency: str | None = None,
+    note: str = "",
+    at: datetime | None = None,
+) -> TimelineEntry:
+    def change(o: WorkOrder) -> None:
+        if category is not None:
+            o.category = category
+            o.scene = o.scene or category.scenes.order_by("sort").first()
+        if urgency is not None:
+            o.urgency = urgency
+        if o.category is None:
+            raise InvalidInput(_("Choose a category before accepting the order."))
+
+    return transition(order, "accept", actor=actor, note=note, at=at, change=change)
+
+
+def reject(
+    order: WorkOrder, *, actor: Actor, note: str, at: datetime | None = None
+) -> TimelineEntry:
+    return transition(order, "reject", actor=actor, note=note, at=at)
+
+
+def merge(
+    order: WorkOrder, *, actor: Actor, into: WorkOrder, note: str = "", at: datetime | None = None
+) -> TimelineEntry:
+    if into.pk == order.pk:
+        raise InvalidInput(_("An order cannot be a duplicate of itself."))
+    if into.status not in OPEN_STATUSES and into.status != Status.CLOSED:
+        raise InvalidInput(
+            _("Merge into an open or closed order, not a %(status)s one.")
+            % {"status": into.get_status_display()}
+        )
+
+    def change(o: WorkOrder) -> None:
+        o.duplicate_of = into
+
+    return transition(
+        order, "merge", actor=actor, note=note, at=at, change=change, data={"into": into.number}
+    )
+
+
+def _check_worker(worker: User, unit: Unit | None) -> None:
+    if Role.WORKER not in roles_of(worker):
+        raise InvalidInput(_("%(name)s is not a field worker.") % {"name": worker})
+    worker_unit = unit_of(worker)
+    if unit is None or worker_unit is None or worker_unit.pk != unit.pk:
+        raise InvalidInput(_("%(name)s does not work for that unit.") % {"name": worker})
+
+
+def dispatch(
+    order: WorkOrder,
+    *,
+    actor: Actor,
+    unit: Unit,
+    worker: User | None = None,
+    note: str = "",
+    at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    def change(o: WorkOrder) -> None:
+        if worker is not None:
+            _check_worker(worker, unit)
+        o.unit = unit
+        o.worker = worker
+
+    details = {"unit": unit.code, "worker": worker.get_username() if worker else None}
+    return transition(
+        order,
+        "dispatch",
+        actor=actor,
+        note=note,
+        at=at,
+        change=change,
+        data={**details, **(data or {})},
+    )
+
+
+def assign(
+    order: WorkOrder,
+    *,
+    actor: Actor,
+    worker: User,
+    note: str = "",
+    at: datetime | None = None,
+) -> TimelineEntry:
+    def change(o: WorkOrder) -> None:
+        _check_worker(worker, o.unit)
+        o.worker = worker
+
+    return transition(
+        order,
+        "assign",
+        actor=actor,
+        note=note,
+        at=at,
+        change=change,
+        data={"worker": worker.get_username()},
+    )
+
+
+def start(
+    order: WorkOrder, *, actor: Actor, note: str = "", at: datetime | None = None
+) -> TimelineEntry:
+    return transition(order, "start", actor=actor, note=note, at=at)
+
+
+def return_order(
+    order: WorkOrder, *, actor: Actor, note: str, at: datetime | None = None
+) -> TimelineEntry:
+    """回退: the unit says the order is not theirs; it goes back to the dispatcher."""
+
+    def change(o: WorkOrder) -> None:
+        o.unit = None
+        o.worker = None
+
+    return transition(order, "return", actor=actor, note=note, at=at, change=change)
+
+
+def finish(
+    order: WorkOrder,
+    *,
+    actor: Actor,
+    note: str,
+    at: datetime | None = None,
+    photos: Iterable[File[Any]] = (),
+) -> TimelineEntry:
+    entry = transition(order, "finish", actor=actor, note=note, at=at)
+    for photo in photos:
+        add_photo(order, actor=actor, kind=PhotoKind.AFTER, image=photo, entry=entry)
+    return entry
+
+
+def verify(
+    order: WorkOrder, *, actor: Actor, note: str = "", at: datetime | None = None
+) -> TimelineEntry:
+    return transition(order, "verify", actor=actor, note=note, at=at)
+
+
+def rework(
+    order: WorkOrder, *, actor: Actor, note: str, at: datetime | None = None
+) -> TimelineEntry:
+    """返工: the check failed; back to the same worker with a new handling deadline."""
+
+    def change(o: WorkOrder) -> None:
+        o.rework_count += 1
+
+    return transition(order, "rework", actor=actor, note=note, at=at, change=change)
+
+
+def extend(
+    order: WorkOrder, *, actor: Actor, until: datetime, note: str, at: datetime | None = None
+) -> TimelineEntry:
+    """延期 (approved): move the handling deadline later."""
+
+    previous = order.handle_due
+
+    def change(o: WorkOrder) -> None:
+        if o.handle_due is not None and until <= o.handle_due:
+            raise InvalidInput(_("An extension must end after the current deadline."))
+        o.handle_due = until
+
+    return transition(
+        order,
+        "extend",
+        actor=actor,
+        note=note,
+        at=at,
+        change=change,
+        data={"from": previous.isoformat() if previous else None, "until": until.isoformat()},
+    )
+
+
+def suspend(
+    order: WorkOrder, *, actor: Actor, note: str, at: datetime | None = None
+) -> TimelineEntry:
+    return transition(order, "suspend", actor=actor, note=note, at=at)
+
+
+def resume(
+    order: WorkOrder, *, actor: Actor, note: str = "", at: datetime | None = None
+) -> TimelineEntry:
+    return transition(order, "resume", actor=actor, note=note, at=at)
+
+
+def void(order: WorkOrder, *, actor: Actor, note: str, at: datetime | None = None) -> TimelineEntry:
+    return transition(order, "void", actor=actor, note=note, at=at)
+
+
+def rate(
+    order: WorkOrder,
+    *,
+    actor: Actor,
+    rating: int,
+    comment: str = "",
+    at: datetime | None = None,
+) -> TimelineEntry:
+    if not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise InvalidInput(_("A rating is a whole number from 1 to 5."))
+
+    def change(o: WorkOrder) -> None:
+        o.rating = rating
+        o.rating_comment = comment.strip()
+
+    return transition(
+        order, "rate", actor=actor, note=comment, at=at, change=change, data={"rating": rating}
+    )
+
+
+def add_photo(
+    order: WorkOrder,
+    *,
+    actor: Actor,
+    kind: str,
+    image: File[Any],
+    entry: TimelineEntry | None = None,
+    taken_at: datetime | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+) -> Photo:
+    """Attach a photo (already checked and stripped of EXIF by intake) to an order."""
+    if kind not in PhotoKind.values:
+        raise InvalidInput(_("Unknown photo kind."))
+    return Photo.objects.create(
+        order=order,
+        entry=entry,
+        kind=kind,
+        image=image,
+        taken_at=taken_at,
+        lat=lat,
+        lon=lon,
+        uploaded_by=actor,
+    )

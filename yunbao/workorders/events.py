@@ -1,0 +1,59 @@
+"""Order events, published after commit to whoever subscribed (notifications, webhooks …).
+
+Apps further up the import ladder (notify, insight) subscribe here instead of being
+imported by `workorders`, so the dependency arrows keep pointing down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+if TYPE_CHECKING:
+    from yunbao.workorders.models import TimelineEntry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    order_id: int
+    entry_id: int
+    action: str
+    from_status: str
+    to_status: str
+
+
+Subscriber = Callable[[OrderEvent], None]
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(subscriber: Subscriber) -> Subscriber:
+    """Register `subscriber`; usable as a decorator."""
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
+    return subscriber
+
+
+def unsubscribe(subscriber: Subscriber) -> None:
+    if subscriber in _subscribers:
+        _subscribers.remove(subscriber)
+
+
+def publish(entry: TimelineEntry) -> None:
+    """Deliver the event of `entry` once the surrounding transaction commits."""
+    event = OrderEvent(entry.order_id, entry.pk, entry.action, entry.from_status, entry.to_status)
+
+    def deliver() -> None:
+        for subscriber in list(_subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                # A failing subscriber must not undo or block the move, which is committed.
+                log.exception("order event subscriber %r failed for %s", subscriber, event)
+
+    transaction.on_commit(deliver)
