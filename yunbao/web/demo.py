@@ -27,7 +27,7 @@ from yunbao.geo.synthetic import build_district, build_town
 from yunbao.org.actions import create_staff, set_roles
 from yunbao.org.models import Role, Shift, StaffProfile, Unit, UnitKind
 from yunbao.workorders import actions
-from yunbao.workorders.models import Source, WorkOrder
+from yunbao.workorders.models import Source, Status, WorkOrder
 
 User = get_user_model()
 
@@ -237,7 +237,6 @@ def _people(units: dict[str, Unit], summary: Summary) -> dict[str, Any]:
             summary.users += 1
         else:
             set_roles(user, [role])
-            user.set_password(settings.YUNBAO_DEMO_PASSWORD)
         user.is_staff = role in (Role.ADMIN, Role.MANAGER)
         user.is_superuser = role == Role.ADMIN
         user.save()
@@ -361,8 +360,22 @@ def _one_order(
         at = at + timedelta(minutes=rng.uniform(minutes_low, minutes_high))
         return at if at < now else None
 
+    def towards(due: datetime | None, low: float = 0.1, high: float = 0.85) -> datetime | None:
+        """A moment within the running stage's limit, and past it now and then."""
+        nonlocal at
+        if due is None or due <= at:
+            return later(5, 60)
+        share = rng.uniform(low, high) if rng.random() < 0.94 else rng.uniform(1.05, 1.8)
+        at = at + (due - at) * share
+        return at if at < now else None
+
     fate = rng.random()
-    if (t := later(3, 50)) is None:
+    # Most of the last day's reports still wait in the dispatcher's queue.
+    if age < timedelta(hours=20) and rng.random() < 0.5:
+        if rng.random() < 0.5 and (t := towards(order.accept_due)) is not None:
+            actions.accept(order, actor=desk, category=order.category or category, at=t)
+        return
+    if (t := towards(order.accept_due)) is None:
         return
     if fate < 0.05:
         actions.reject(order, actor=desk, note="不属于城市管理范围", at=t)
@@ -370,6 +383,7 @@ def _one_order(
     if fate < 0.08:
         other = (
             WorkOrder.objects.filter(category=order.category or category)
+            .exclude(status__in=[Status.MERGED, Status.REJECTED, Status.VOIDED])
             .exclude(pk=order.pk)
             .order_by("-created_at")
             .first()
@@ -380,7 +394,7 @@ def _one_order(
     actions.accept(order, actor=desk, category=order.category or category, at=t)
     unit = _unit_for(order.category or category, street_code, units)
     crew = workers.get(unit.pk, [])
-    if (t := later(3, 70)) is None:
+    if (t := towards(order.dispatch_due)) is None:
         return
     actions.dispatch(order, actor=desk, unit=unit, worker=rng.choice(crew) if crew else None, at=t)
     if order.worker is None:
@@ -390,13 +404,13 @@ def _one_order(
         actions.suspend(order, actor=checker, note="需协调产权单位", at=t)
         return
     for round_ in range(3):
-        if (t := later(10, 240)) is None:
+        if (t := later(5, 30)) is None:
             return
         actions.start(order, actor=worker, at=t)
-        if (t := later(20, 60 * 30 if rng.random() < 0.15 else 60 * 6)) is None:
+        if (t := towards(order.handle_due)) is None:
             return
         actions.finish(order, actor=worker, note="已处理完毕", at=t)
-        if (t := later(10, 60 * 10)) is None:
+        if (t := towards(order.check_due)) is None:
             return
         if round_ == 0 and rng.random() < 0.07:
             actions.rework(order, actor=checker, note="现场仍未清理干净", at=t)
