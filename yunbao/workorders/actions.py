@@ -137,14 +137,22 @@ def transition(
         raise InvalidInput(_("A reason is required to %(action)s.") % {"action": t.label})
     at = at or timezone.now()
     with transaction.atomic():
-        locked = WorkOrder.objects.select_for_update().get(pk=order.pk)
+        # of=self: PostgreSQL cannot lock the nullable side of the category join.
+        locked = (
+            WorkOrder.objects.select_for_update(of=("self",))
+            .select_related("category")
+            .get(pk=order.pk)
+        )
         role = _acting_role(t, locked, actor)
         if role is None:
             log.warning("refused %s on %s by %s: role", action, locked.number, actor)
             raise NotAllowed(
                 _("You may not %(action)s this order.") % {"action": str(t.label).lower()}
             )
-        if actor is not None and not WorkOrder.objects.visible_to(actor).filter(pk=locked.pk):
+        if (
+            actor is not None
+            and not WorkOrder.objects.visible_to(actor).filter(pk=locked.pk).exists()
+        ):
             log.warning("refused %s on %s by %s: outside their area", action, locked.number, actor)
             raise NotAllowed(_("This order is outside your area."))
         if locked.status not in t.sources:
