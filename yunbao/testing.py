@@ -17,9 +17,10 @@ SQUARE = 0.001  # about 100 m
 
 
 def square(south: float, west: float, size: float = SQUARE) -> dict[str, Any]:
-    north, east = south + size, west + size
-    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
-    return {"type": "Polygon", "coordinates": [ring]}
+    """A GeoJSON square `size` degrees wide with its south-west corner at (south, west)."""
+    from yunbao.geo.synthetic import box_geojson
+
+    return box_geojson(south, west, south + size, west + size)
 
 
 @dataclass

@@ -9,12 +9,7 @@ import pytest
 
 from yunbao.geo.models import Area, Level
 from yunbao.org.models import Unit, UnitKind
-
-
-def square(south: float, west: float, size: float) -> dict[str, Any]:
-    north, east = south + size, west + size
-    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
-    return {"type": "Polygon", "coordinates": [ring]}
+from yunbao.testing import square
 
 
 @dataclass
