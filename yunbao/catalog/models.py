@@ -7,7 +7,7 @@ and by `yunbao load-catalog`) and stays editable in the admin.
 from __future__ import annotations
 
 from django.db import models
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -46,7 +46,7 @@ class Scene(models.Model):
     code = models.SlugField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=64)
     name_en = models.CharField(_("English name"), max_length=64, blank=True)
-    sort = models.PositiveSmallIntegerField(_("order"), default=0)
+    sort = models.PositiveSmallIntegerField(pgettext_lazy("sort position", "order"), default=0)
 
     class Meta:
         verbose_name = _("scene")
@@ -80,7 +80,7 @@ class Category(models.Model):
     )
     icon = models.CharField(_("icon"), max_length=32, blank=True)
     active = models.BooleanField(_("active"), default=True)
-    sort = models.PositiveSmallIntegerField(_("order"), default=0)
+    sort = models.PositiveSmallIntegerField(pgettext_lazy("sort position", "order"), default=0)
 
     class Meta:
         verbose_name = _("category")

@@ -57,7 +57,7 @@ class Area(models.Model):
     max_lon = models.FloatField(default=0, editable=False)
     # An Open311 jurisdiction id for a district (e.g. "demo.yunbao.org").
     jurisdiction_id = models.CharField(_("jurisdiction id"), max_length=100, blank=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     class Meta:
         verbose_name = _("area")

@@ -35,7 +35,7 @@ class TimelineInline(_ReadOnly, admin.TabularInline):
     model = TimelineEntry
     readonly_fields = fields = (
         "at",
-        "action",
+        "move",
         "from_status",
         "to_status",
         "actor",
@@ -44,6 +44,10 @@ class TimelineInline(_ReadOnly, admin.TabularInline):
         "note",
     )
     extra = 0
+
+    @admin.display(description=_("action"))
+    def move(self, entry: TimelineEntry) -> Any:
+        return entry.action_label
 
 
 class PhotoInline(_ReadOnly, admin.TabularInline):

@@ -116,7 +116,9 @@ class WorkOrder(models.Model):
         related_name="orders",
     )
     # The grid's path, copied so "orders in this street" is an indexed prefix match.
-    area_path = models.CharField(max_length=255, db_index=True, blank=True, editable=False)
+    area_path = models.CharField(
+        _("area path"), max_length=255, db_index=True, blank=True, editable=False
+    )
 
     # Who reported it. Name and phone are private: staff only, never public output.
     reporter = models.ForeignKey(
@@ -156,8 +158,10 @@ class WorkOrder(models.Model):
         related_name="duplicates",
     )
     # Where a suspended order resumes, and since when its clock is paused.
-    suspended_from = models.CharField(max_length=16, choices=Status.choices, blank=True)
-    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspended_from = models.CharField(
+        _("suspended from"), max_length=16, choices=Status.choices, blank=True
+    )
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
 
     # When each stage was reached (the latest time, after rework).
     created_at = models.DateTimeField(_("reported at"), db_index=True)
@@ -302,7 +306,12 @@ class Photo(models.Model):
     lat = models.FloatField(_("latitude"), null=True, blank=True)
     lon = models.FloatField(_("longitude"), null=True, blank=True)
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
 

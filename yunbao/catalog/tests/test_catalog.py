@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django.db.models import Count
+from django.utils import translation
 
 from yunbao.catalog.limits import DEFAULT_LIMITS
 from yunbao.catalog.loader import CatalogError, load_catalog, parse_catalog, read_catalog
@@ -296,7 +297,8 @@ def test_it_reports_every_problem_at_once() -> None:
 
 def test_the_command_prints_a_summary() -> None:
     out = StringIO()
-    call_command("load_catalog", stdout=out)
+    with translation.override("en"):
+        call_command("load_catalog", stdout=out)
     assert "categories: 0 created, 0 updated" in out.getvalue()
     assert "already up to date" in out.getvalue()
 
@@ -305,7 +307,8 @@ def test_the_command_loads_a_file(tmp_path: Any) -> None:
     path = tmp_path / "extra.json"
     path.write_text(json.dumps(small_document(), default=str), encoding="utf-8")
     out = StringIO()
-    call_command("load_catalog", str(path), stdout=out)
+    with translation.override("en"):
+        call_command("load_catalog", str(path), stdout=out)
     assert "categories: 1 created" in out.getvalue()
     assert Category.objects.filter(code="E0698").exists()
 
@@ -315,7 +318,7 @@ def test_the_command_explains_a_bad_file(tmp_path: Any) -> None:
     path.write_text(json.dumps(with_change(f"{CATEGORY}.urgency", "critical"), default=str))
     with pytest.raises(CommandError, match="E0698: unknown urgency 'critical'"):
         call_command("load_catalog", str(path))
-    with pytest.raises(CommandError, match="cannot read"):
+    with translation.override("en"), pytest.raises(CommandError, match="cannot read"):
         call_command("load_catalog", str(tmp_path / "missing.json"))
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(CommandError):

@@ -39,7 +39,7 @@ def test_it_lists_users_with_unit_and_roles_filtered_by_group(
     create_staff(username="wang", roles=[Role.WORKER], unit=place.unit, display_name="王师傅")
     create_staff(username="li", roles=[Role.DISPATCHER])
     url = reverse("admin:auth_user_changelist")
-    page = admin_client.get(url).content.decode()
+    page = admin_client.get(url, headers={"accept-language": "en"}).content.decode()
     assert "王师傅" in page
     assert "甲街环卫" in page
     assert "Field worker" in page
@@ -85,6 +85,7 @@ def test_a_supervisor_sees_and_assigns_only_their_units_rosters(place: Place) ->
     response = client.post(
         reverse("admin:org_rosterexception_add"),
         {"user": ours.pk, "date": "2025-03-04", "kind": "extra", "start": "08:00", "end": ""},
+        headers={"accept-language": "en"},
     )
     assert response.status_code == 200
     assert "An extra shift needs a start and an end time." in response.content.decode()

@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from yunbao import cli
 from yunbao.web.management.commands import serve
@@ -77,7 +78,7 @@ def test_it_skips_collectstatic_in_debug(settings, execs, collected) -> None:
 
 def test_it_refuses_zero_workers(settings, execs, collected) -> None:
     settings.DEMO = False
-    with pytest.raises(CommandError, match="at least 1"):
+    with translation.override("en"), pytest.raises(CommandError, match="at least 1"):
         call_command("serve", workers=0, stdout=StringIO())
     assert execs == []
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from yunbao.workorders import actions, events
 from yunbao.workorders.actions import InvalidInput, NotAllowed
@@ -26,6 +28,7 @@ PLAYERS: dict[str, str | None] = {
     "system": None,
 }
 
+
 DESK = {"dispatcher", "manager", "admin", "system"}
 # The rules as the business states them, written out independently of TRANSITIONS.
 EXPECTED: dict[str, set[str]] = {
@@ -45,6 +48,13 @@ EXPECTED: dict[str, set[str]] = {
     "void": {"manager", "admin"},
     "rate": {"resident"},
 }
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    # The refusals are matched by their English wording; the default language is zh-hans.
+    with translation.override("en"):
+        yield
 
 
 def snapshot(order: WorkOrder) -> tuple[dict[str, Any], int]:

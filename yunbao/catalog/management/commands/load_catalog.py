@@ -11,21 +11,24 @@ from yunbao.catalog.loader import CATALOG_PATH, load_catalog, read_catalog
 
 
 class Command(BaseCommand):
-    help = (
+    # Translated when the command is loaded (after Django set up), argparse needs a str.
+    help = _(
         "Create or update scenes, categories and time limits from a catalogue JSON document "
-        f"(default: the shipped {CATALOG_PATH.name}). Rows are matched by code; categories "
-        "edited in the admin are overwritten by the document's values, except 'active'."
-    )
+        "(default: the shipped %(file)s). Rows are matched by code; categories edited in the "
+        "admin are overwritten by the document's values, except 'active'."
+    ) % {"file": CATALOG_PATH.name}
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", nargs="?", help="catalogue JSON document")
+        parser.add_argument("file", nargs="?", help=_("catalogue JSON document"))
 
     def handle(self, *args: Any, file: str | None = None, **options: Any) -> None:
         try:
             data = read_catalog(file)
             summary = load_catalog(data)
         except OSError as exc:
-            raise CommandError(f"cannot read {file or CATALOG_PATH}: {exc}") from exc
+            raise CommandError(
+                _("cannot read %(file)s: %(error)s") % {"file": file or CATALOG_PATH, "error": exc}
+            ) from exc
         except ValueError as exc:  # CatalogError, and JSONDecodeError for broken JSON
             raise CommandError(str(exc)) from exc
         self.stdout.write(str(summary))

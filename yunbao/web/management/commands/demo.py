@@ -6,16 +6,18 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
 
 from yunbao.web import demo
 
 
 class Command(BaseCommand):
-    help = "Build the demo district (areas, units, staff, rosters, orders); safe to re-run."
+    # Translated when the command is loaded (after Django set up), argparse needs a str.
+    help = _("Build the demo district (areas, units, staff, rosters, orders); safe to re-run.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--orders", type=int, default=3000, help="orders to generate")
-        parser.add_argument("--seed", type=int, default=7, help="random seed")
+        parser.add_argument("--orders", type=int, default=3000, help=_("orders to generate"))
+        parser.add_argument("--seed", type=int, default=7, help=_("random seed"))
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
@@ -25,11 +27,19 @@ class Command(BaseCommand):
             progress=lambda line: self.stdout.write(f"  {line}"),
         )
         if not (summary.areas or summary.users or summary.orders):
-            self.stdout.write("Demo district already loaded; nothing to add.")
+            self.stdout.write(_("Demo district already loaded; nothing to add."))
             return
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo loaded in {time.monotonic() - started:.0f} s: {summary.areas} areas, "
-                f"{summary.users} users, {summary.orders} orders."
+                _(
+                    "Demo loaded in %(seconds).0f s: %(areas)d areas, %(users)d users, "
+                    "%(orders)d orders."
+                )
+                % {
+                    "seconds": time.monotonic() - started,
+                    "areas": summary.areas,
+                    "users": summary.users,
+                    "orders": summary.orders,
+                }
             )
         )

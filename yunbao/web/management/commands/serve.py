@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
+from django.utils.translation import gettext as _
 
 from yunbao.org.roles import roles_of
 
@@ -68,7 +69,8 @@ def site_url(bind: str) -> str | None:
 
 
 class Command(BaseCommand):
-    help = (
+    # Translated when the command is loaded (after Django set up), argparse needs a str.
+    help = _(
         "Serve Yunbao with gunicorn (collects static files first unless DEBUG); "
         "in demo mode, print the demo users and password."
     )
@@ -76,14 +78,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--bind",
-            help=f"Address to listen on, HOST:PORT or unix:PATH (default: BIND, "
-            f"now {settings.YUNBAO_BIND}).",
+            help=_("Address to listen on, HOST:PORT or unix:PATH (default: BIND, now %(bind)s).")
+            % {"bind": settings.YUNBAO_BIND},
         )
         parser.add_argument(
             "--workers",
             type=int,
-            help=f"Number of worker processes (default: WEB_WORKERS, "
-            f"now {settings.YUNBAO_WEB_WORKERS}).",
+            help=_("Number of worker processes (default: WEB_WORKERS, now %(workers)d).")
+            % {"workers": settings.YUNBAO_WEB_WORKERS},
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -92,12 +94,17 @@ class Command(BaseCommand):
             options["workers"] if options["workers"] is not None else settings.YUNBAO_WEB_WORKERS
         )
         if workers < 1:
-            raise CommandError(f"--workers must be at least 1, not {workers}")
+            raise CommandError(
+                _("--workers must be at least 1, not %(workers)d.") % {"workers": workers}
+            )
         executable = gunicorn_path()
         if not executable.exists():
             raise CommandError(
-                f"gunicorn is not installed at {executable}; install Yunbao's dependencies "
-                "(make install)."
+                _(
+                    "gunicorn is not installed at %(path)s; install Yunbao's dependencies "
+                    "(make install)."
+                )
+                % {"path": executable}
             )
         if not settings.DEBUG:
             # Without DEBUG, static files come from STATIC_ROOT via WhiteNoise, so they must
@@ -114,7 +121,7 @@ class Command(BaseCommand):
 
     def print_demo(self, bind: str) -> None:
         url = site_url(bind)
-        self.stdout.write(self.style.WARNING("Demo mode: never use it on a public server."))
+        self.stdout.write(self.style.WARNING(_("Demo mode: never use it on a public server.")))
         try:
             users = list(
                 get_user_model()
@@ -123,14 +130,19 @@ class Command(BaseCommand):
             )
         except DatabaseError:
             # A fresh checkout before `migrate`: say what to do instead of a traceback.
-            self.stdout.write("No database tables yet: run `yunbao migrate` and `yunbao demo`.")
+            self.stdout.write(_("No database tables yet: run `yunbao migrate` and `yunbao demo`."))
             users = []
         if users:
             width = max(len(user.get_username()) for user in users)
-            self.stdout.write(f"Demo users (password: {settings.YUNBAO_DEMO_PASSWORD}):")
+            self.stdout.write(
+                _("Demo users (password: %(password)s):")
+                % {"password": settings.YUNBAO_DEMO_PASSWORD}
+            )
             for user in users:
                 roles = ", ".join(sorted(roles_of(user))) or "-"
                 self.stdout.write(f"  {user.get_username():<{width}}  {roles}")
         else:
-            self.stdout.write("No demo users yet: run `yunbao demo` to create them.")
-        self.stdout.write(f"Open {url}" if url else f"Listening on {bind}")
+            self.stdout.write(_("No demo users yet: run `yunbao demo` to create them."))
+        self.stdout.write(
+            _("Open %(url)s") % {"url": url} if url else _("Listening on %(bind)s") % {"bind": bind}
+        )
