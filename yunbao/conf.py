@@ -38,6 +38,16 @@ def parse_working_hours(raw: str) -> str:
     return raw
 
 
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
 def parse_list(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
@@ -148,6 +158,65 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIND", "127.0.0.1:8000", "Address `yunbao serve` listens on."),
     Setting("WEB_WORKERS", "2", "Number of gunicorn worker processes for `yunbao serve`.", int),
     Setting("DEMO_PASSWORD", "yunbao-demo", "Password of the demo users (demo mode only)."),
+    Setting("PHOTO_MAX_BYTES", "15000000", "Largest photo upload accepted, in bytes.", int),
+    Setting(
+        "PHOTO_MAX_PIXELS",
+        "40000000",
+        "Largest photo accepted, in pixels (width × height); guards against decompression bombs.",
+        int,
+    ),
+    Setting(
+        "PHOTO_MAX_SIDE",
+        "2048",
+        "Longest side (px) of the stored photo; larger photos are scaled down.",
+        int,
+    ),
+    Setting(
+        "PHOTO_OLD_DAYS",
+        "3",
+        "A photo taken more than this many days before the report is flagged as old.",
+        int,
+    ),
+    Setting("REPORT_MAX_PHOTOS", "6", "Photos per report.", int),
+    Setting(
+        "OUTSIDE_AREA_POLICY",
+        "refuse",
+        "What to do with a report outside every grid: "
+        "`refuse` it with a clear message, or `accept` it for the dispatcher.",
+        parse_choice("refuse", "accept"),
+    ),
+    Setting(
+        "DEDUPE_RADIUS_M",
+        "150",
+        "Open orders of the same category within this many metres are duplicate candidates.",
+        float,
+    ),
+    Setting("DEDUPE_WINDOW_HOURS", "72", "…and reported within this many hours.", float),
+    Setting(
+        "DEDUPE_AUTO_MERGE_SCORE",
+        "0.85",
+        "Score (0–1) from which a new report is merged automatically into an open order.",
+        float,
+    ),
+    Setting(
+        "DEDUPE_SUGGEST_SCORE",
+        "0.5",
+        "Score (0–1) from which a likely duplicate is shown to the dispatcher.",
+        float,
+    ),
+    Setting(
+        "S3_BUCKET",
+        "",
+        "Bucket for photos when STORAGE_BACKEND is `storages.backends.s3.S3Storage`.",
+    ),
+    Setting(
+        "S3_ENDPOINT_URL",
+        "",
+        "Endpoint of an S3-compatible store (MinIO, OSS, COS); empty for AWS.",
+    ),
+    Setting("S3_REGION", "", "Region of the S3 bucket."),
+    Setting("S3_ACCESS_KEY_ID", "", "Access key for the S3 store."),
+    Setting("S3_SECRET_ACCESS_KEY", "", "Secret key for the S3 store (or `_FILE`)."),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "yunbao.catalog",
     "yunbao.org",
     "yunbao.workorders",
+    "yunbao.intake",
     "yunbao.web",
 ]
 
@@ -160,6 +161,28 @@ YUNBAO_GEO_CACHE_SECONDS: float = conf.read("GEO_CACHE_SECONDS")
 YUNBAO_BIND: str = conf.read("BIND")
 YUNBAO_WEB_WORKERS: int = conf.read("WEB_WORKERS")
 YUNBAO_DEMO_PASSWORD: str = conf.read("DEMO_PASSWORD")
+YUNBAO_PHOTO_MAX_BYTES: int = conf.read("PHOTO_MAX_BYTES")
+YUNBAO_PHOTO_MAX_PIXELS: int = conf.read("PHOTO_MAX_PIXELS")
+YUNBAO_PHOTO_MAX_SIDE: int = conf.read("PHOTO_MAX_SIDE")
+YUNBAO_PHOTO_OLD_DAYS: int = conf.read("PHOTO_OLD_DAYS")
+YUNBAO_REPORT_MAX_PHOTOS: int = conf.read("REPORT_MAX_PHOTOS")
+YUNBAO_OUTSIDE_AREA_POLICY: str = conf.read("OUTSIDE_AREA_POLICY")
+YUNBAO_DEDUPE_RADIUS_M: float = conf.read("DEDUPE_RADIUS_M")
+YUNBAO_DEDUPE_WINDOW_HOURS: float = conf.read("DEDUPE_WINDOW_HOURS")
+YUNBAO_DEDUPE_AUTO_MERGE_SCORE: float = conf.read("DEDUPE_AUTO_MERGE_SCORE")
+YUNBAO_DEDUPE_SUGGEST_SCORE: float = conf.read("DEDUPE_SUGGEST_SCORE")
+
+# S3-compatible photo storage (django-storages), used when STORAGE_BACKEND selects it.
+AWS_STORAGE_BUCKET_NAME: str = conf.read("S3_BUCKET")
+AWS_S3_ENDPOINT_URL: str | None = conf.read("S3_ENDPOINT_URL") or None
+AWS_S3_REGION_NAME: str | None = conf.read("S3_REGION") or None
+AWS_ACCESS_KEY_ID: str | None = conf.read("S3_ACCESS_KEY_ID") or None
+AWS_SECRET_ACCESS_KEY: str | None = conf.read("S3_SECRET_ACCESS_KEY") or None
+AWS_DEFAULT_ACL = None  # photos are private; URLs are signed
+AWS_QUERYSTRING_AUTH = True
+# Uploads larger than Django's default spill to disk instead of memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 
 LOGGING = {
     "version": 1,

@@ -21,7 +21,8 @@ from django.utils.translation import gettext as _
 
 from yunbao.catalog.limits import time_limit
 from yunbao.catalog.models import Category, Scene, Stage, Urgency
-from yunbao.geo.locate import h3_cell, locate
+from yunbao.geo.locate import OutsideDistrict, h3_cell, locate
+from yunbao.geo.models import Area, Level
 from yunbao.lib.worktime import default_calendar
 from yunbao.org.models import Role, Unit
 from yunbao.org.roles import roles_of, unit_of
@@ -231,13 +232,25 @@ def submit(
     reporter_name: str = "",
     reporter_phone: str = "",
     at: datetime | None = None,
+    allow_outside: bool = False,
 ) -> WorkOrder:
     """Create an order at a point; it is located in its grid and its accept clock starts.
 
-    Raises `yunbao.geo.locate.LocateError` for bad coordinates or a point outside the district.
+    Raises `yunbao.geo.locate.LocateError` for bad coordinates, and `OutsideDistrict` for a
+    point in no grid unless `allow_outside`, when it is filed under the district instead.
     """
     at = at or timezone.now()
-    location = locate(lat, lon)
+    try:
+        location = locate(lat, lon)
+        grid, area_path = location.grid, location.grid.path
+    except OutsideDistrict:
+        if not allow_outside:
+            raise
+        # Accepted for the dispatcher: filed under the district, so district staff see it.
+        district = Area.objects.filter(level=Level.DISTRICT).order_by("code").first()
+        if district is None:
+            raise
+        grid, area_path = None, district.path
     if scene is None and category is not None:
         scene = category.scenes.order_by("sort").first()
     order = WorkOrder(
@@ -252,8 +265,8 @@ def submit(
         lat=float(lat),
         lon=float(lon),
         h3_cell=h3_cell(lat, lon),
-        grid=location.grid,
-        area_path=location.grid.path,
+        grid=grid,
+        area_path=area_path,
         reporter=actor,
         reporter_name=reporter_name.strip(),
         reporter_phone=reporter_phone.strip(),
@@ -503,17 +516,26 @@ def add_photo(
     taken_at: datetime | None = None,
     lat: float | None = None,
     lon: float | None = None,
+    thumbnail: File[Any] | None = None,
+    width: int = 0,
+    height: int = 0,
 ) -> Photo:
     """Attach a photo (already checked and stripped of EXIF by intake) to an order."""
     if kind not in PhotoKind.values:
         raise InvalidInput(_("Unknown photo kind."))
-    return Photo.objects.create(
+    photo = Photo(
         order=order,
         entry=entry,
         kind=kind,
-        image=image,
         taken_at=taken_at,
         lat=lat,
         lon=lon,
         uploaded_by=actor,
+        width=width,
+        height=height,
     )
+    photo.image.save(image.name or "photo.jpg", image, save=False)
+    if thumbnail is not None:
+        photo.thumbnail.save(thumbnail.name or "thumb.jpg", thumbnail, save=False)
+    photo.save()
+    return photo

@@ -6,7 +6,7 @@ write are at once the audit log, the SLA clock and the trigger for notifications
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -302,6 +302,9 @@ class Photo(models.Model):
     )
     kind = models.CharField(_("kind"), max_length=8, choices=PhotoKind.choices)
     image = models.ImageField(_("image"), upload_to=photo_path)
+    thumbnail = models.ImageField(_("thumbnail"), upload_to=photo_path, blank=True)
+    width = models.PositiveIntegerField(_("width"), default=0)
+    height = models.PositiveIntegerField(_("height"), default=0)
     taken_at = models.DateTimeField(_("taken at"), null=True, blank=True)
     lat = models.FloatField(_("latitude"), null=True, blank=True)
     lon = models.FloatField(_("longitude"), null=True, blank=True)
@@ -322,3 +325,11 @@ class Photo(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.kind}"
+
+    @property
+    def is_old(self) -> bool:
+        """Taken well before the order was reported (per its EXIF time): worth a look."""
+        if self.taken_at is None:
+            return False
+        limit = timedelta(days=settings.YUNBAO_PHOTO_OLD_DAYS)
+        return self.order.created_at - self.taken_at > limit

@@ -170,7 +170,7 @@ class Migration(migrations.Migration):
                     "areas",
                     models.ManyToManyField(
                         blank=True,
-                        help_text="Where this person works; they see orders in these areas and below.",  # noqa: E501
+                        help_text="Where this person works; they see orders in these areas and below.",
                         related_name="staff",
                         to="geo.area",
                         verbose_name="areas",
