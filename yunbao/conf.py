@@ -161,8 +161,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PHOTO_MAX_BYTES", "15000000", "Largest photo upload accepted, in bytes.", int),
     Setting(
         "PHOTO_MAX_PIXELS",
-        "40000000",
-        "Largest photo accepted, in pixels (width × height); guards against decompression bombs.",
+        "80000000",
+        "Largest photo accepted, in pixels (width × height), at most Pillow's own 89 MP "
+        "guard; guards against decompression bombs.",
         int,
     ),
     Setting(

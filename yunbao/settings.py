@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "yunbao.intake.devices.DeviceMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -179,6 +180,8 @@ AWS_S3_REGION_NAME: str | None = conf.read("S3_REGION") or None
 AWS_ACCESS_KEY_ID: str | None = conf.read("S3_ACCESS_KEY_ID") or None
 AWS_SECRET_ACCESS_KEY: str | None = conf.read("S3_SECRET_ACCESS_KEY") or None
 AWS_DEFAULT_ACL = None  # photos are private; URLs are signed
+# SigV4: SigV2 links are refused by newer AWS regions and several S3-compatible stores.
+AWS_S3_SIGNATURE_VERSION = "s3v4"
 AWS_QUERYSTRING_AUTH = True
 # Uploads larger than Django's default spill to disk instead of memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024

@@ -5,11 +5,16 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
+from yunbao.api import api
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("yunbao.web.urls")),
     path("orders/", include("yunbao.workorders.urls")),
+    path("qr/", include("yunbao.intake.urls_qr")),
+    path("api/v1/", api.urls),
+    path("", include("yunbao.intake.urls")),
 ]
 
 if settings.DEBUG:

@@ -1,0 +1,234 @@
+"""Benchmark: reports per second and latency through the real WSGI server (gunicorn).
+
+Three paths, measured in the same run against the same server and database:
+
+- bare: a Django view that validates the same JSON fields with pydantic and inserts one row
+  (the baseline: what any Django endpoint costs here);
+- report: the full intake path without a photo (validate, idempotency, locate, order,
+  timeline, deadlines, duplicate check);
+- report + photo: the same with a 200 KB JPEG (decode, orient, strip EXIF, resize, thumbnail,
+  store).
+
+The goal of the intake issue is report ≥ 0.5 × bare. Run: `python -m bench.intake`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = ROOT / "var" / "bench-intake.sqlite3"
+
+
+def photo_200kb() -> bytes:
+    """A JPEG of about 200 KB (noise compresses badly, like a real photo's detail)."""
+    from PIL import Image
+
+    rng = random.Random(1)
+    side = 420
+    while True:
+        image = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=85)
+        if len(buffer.getvalue()) >= 200_000:
+            return buffer.getvalue()
+        side += 20
+
+
+def multipart(fields: dict[str, str], files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    out = io.BytesIO()
+    for name, value in fields.items():
+        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+        out.write(value.encode() + b"\r\n")
+    for filename, data in files:
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="photos"; '
+            f'filename="{filename}"\r\nContent-Type: image/jpeg\r\n\r\n'.encode()
+        )
+        out.write(data + b"\r\n")
+    out.write(f"--{boundary}--\r\n".encode())
+    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+SETUP = """
+import django, json
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.db import connection
+from yunbao.catalog.models import Category
+from yunbao.geo.synthetic import build_town
+from yunbao.testing import build_world
+world = build_world()
+# A 2 km x 2 km town of 400 grids, so reports spread as they do in a real district.
+build_town(district=world.district, code="B01", name="基准街", name_en="Bench Street",
+           south=23.02, west=113.02, rows=20, cols=20, communities=(2, 2))
+connection.cursor().execute(
+    "CREATE TABLE bench_bare (id INTEGER PRIMARY KEY, lat REAL, lon REAL, description TEXT,"
+    " created TEXT)")
+codes = list(Category.objects.filter(active=True).values_list("code", flat=True))
+print(json.dumps({"box": [23.0201, 113.0201, 23.0379, 113.0389], "categories": codes}))
+"""
+
+
+def prepare(env: dict[str, str]) -> dict[str, Any]:
+    """A fresh database with a test town; returns its box and the category codes."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{DATABASE}{suffix}").unlink(missing_ok=True)
+    DATABASE.parent.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run(
+        [sys.executable, "-c", SETUP], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def request(port: int, method: str, path: str, body: bytes, headers: dict[str, str]) -> float:
+    started = time.perf_counter()
+    conn = HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    if response.status not in (200, 201):
+        raise RuntimeError(f"{path}: HTTP {response.status}")
+    return time.perf_counter() - started
+
+
+def measure(
+    count: int,
+    concurrency: int,
+    make: Callable[[int], tuple[str, bytes, dict[str, str]]],
+    port: int,
+) -> dict[str, float]:
+    def one(i: int) -> float:
+        path, body, headers = make(i)
+        return request(port, "POST", path, body, headers)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        latencies = sorted(pool.map(one, range(count)))
+    elapsed = time.perf_counter() - started
+    return {
+        "per_s": round(count / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
+    }
+
+
+def run(smoke: bool = False) -> dict[str, Any]:
+    count = 12 if smoke else 400
+    photo_count = 6 if smoke else 150
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.intake_settings",
+        "DATABASE_URL": f"sqlite:///{DATABASE}",
+        "PYTHONPATH": str(ROOT),
+    }
+    town = prepare(env)
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "yunbao.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        photo = photo_200kb()
+        rng = random.Random(7)
+
+        def spot() -> dict[str, str]:
+            south, west, north, east = town["box"]
+            return {
+                "lat": f"{rng.uniform(south, north):.6f}",
+                "lon": f"{rng.uniform(west, east):.6f}",
+                "category": rng.choice(town["categories"]),
+                "description": rng.choice(["路边有垃圾", "井盖松动", "路灯不亮", "乱停车"]),
+            }
+
+        def bare(_: int) -> tuple[str, bytes, dict[str, str]]:
+            return "/bench/bare", json.dumps(spot()).encode(), {"Content-Type": "application/json"}
+
+        def report(
+            _: int, files: list[tuple[str, bytes]] | None = None
+        ) -> tuple[str, bytes, dict[str, str]]:
+            body, content_type = multipart(spot(), files or [])
+            return (
+                "/api/v1/reports",
+                body,
+                {"Content-Type": content_type, "Idempotency-Key": uuid.uuid4().hex},
+            )
+
+        measure(4, 2, bare, port)  # warm both workers up
+        measure(4, 2, report, port)
+        results: dict[str, Any] = {
+            "bare": measure(count, 4, bare, port),
+            "report": measure(count, 4, report, port),
+            "report_photo": measure(photo_count, 4, lambda i: report(i, [("p.jpg", photo)]), port),
+            "photo_bytes": len(photo),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    results["ratio_report_vs_bare"] = round(
+        results["report"]["per_s"] / results["bare"]["per_s"], 2
+    )
+    results["ratio_photo_vs_bare"] = round(
+        results["report_photo"]["per_s"] / results["bare"]["per_s"], 2
+    )
+    return results
+
+
+def main() -> None:
+    results = run()
+    print(
+        f"photo: {results['photo_bytes'] / 1000:.0f} KB; gunicorn 2 sync workers, "
+        "4 client threads, SQLite"
+    )
+    for name in ("bare", "report", "report_photo"):
+        r = results[name]
+        print(
+            f"{name:>13}: {r['per_s']:>7} req/s  p50 {r['p50_ms']:>6} ms  p99 {r['p99_ms']:>6} ms"
+        )
+    print(f"report / bare:        {results['ratio_report_vs_bare']:.2f}  (goal ≥ 0.5)")
+    print(f"report+photo / bare:  {results['ratio_photo_vs_bare']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

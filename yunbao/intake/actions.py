@@ -1,0 +1,340 @@
+"""The front door: turn a report from a phone (page or API) into a work order, exactly once.
+
+`submit_report` validates everything first (coordinates, text, photos), so a bad report
+changes nothing; then, in one transaction, it creates the order through
+`workorders.actions.submit`, records the submission under the client's idempotency key,
+attaches the EXIF-free photos and checks for duplicates (merging automatically when sure,
+otherwise leaving a suggestion for the dispatcher). A retry with the same key returns the
+first result; the same key with a different report is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from yunbao.catalog.models import Category
+from yunbao.geo.coords import gcj02_to_wgs84
+from yunbao.geo.locate import InvalidCoordinates, OutsideDistrict, check_coordinates
+from yunbao.geo.models import Area
+from yunbao.intake.dedupe import Decision, decide, find_candidates
+from yunbao.intake.models import DuplicateSuggestion, MeToo, Submission
+from yunbao.intake.photos import PhotoError, ProcessedPhoto, process_photo
+from yunbao.org.models import Role, Unit
+from yunbao.org.roles import roles_of
+from yunbao.workorders import actions as orders
+from yunbao.workorders.models import PhotoKind, Source, WorkOrder
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+log = logging.getLogger(__name__)
+
+MAX_DESCRIPTION = 500
+MAX_NICKNAME = 32
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
+CRS = ("wgs84", "gcj02")
+LOCATION_SOURCES = ("gps", "map", "qr", "exif")
+
+
+class ReportError(ValueError):
+    """The report cannot be accepted as sent; `errors` says which field and why."""
+
+    status = 400
+
+    def __init__(self, message: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+
+
+class KeyConflict(ReportError):
+    """The idempotency key was already used for a different report."""
+
+    status = 409
+
+
+@dataclass
+class ReportInput:
+    key: str
+    lat: float | str | None = None
+    lon: float | str | None = None
+    crs: str = "wgs84"
+    location_source: str = "gps"
+    area: str = ""
+    unit: str = ""
+    category: str = ""
+    description: str = ""
+    nickname: str = ""
+    phone: str = ""
+    device: str = ""
+    photos: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def digest(self) -> str:
+        """A fingerprint of what was reported, to tell a retry from a different report."""
+        body: dict[str, object] = {
+            k: str(getattr(self, k)).strip()
+            for k in ("lat", "lon", "crs", "area", "unit", "category", "description", "phone")
+        }
+        body["photos"] = [hashlib.sha256(data).hexdigest() for _, data in self.photos]
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class ReportResult:
+    order: WorkOrder
+    submission: Submission
+    created: bool
+    decision: Decision | None = None
+
+    @property
+    def final_order(self) -> WorkOrder:
+        """The order whose outcome the reporter will see (the original, if merged)."""
+        return self.order.duplicate_of or self.order
+
+
+def _field_error(name: str, message: str) -> ReportError:
+    return ReportError(message, [{"field": name, "message": message}])
+
+
+def _validate(data: ReportInput) -> None:
+    problems: list[dict[str, str]] = []
+    if not KEY_RE.match(data.key or ""):
+        problems.append({"field": "key", "message": _("A valid Idempotency-Key is required.")})
+    if data.crs not in CRS:
+        problems.append({"field": "crs", "message": _("Unknown coordinate system.")})
+    if data.location_source not in LOCATION_SOURCES:
+        problems.append({"field": "location_source", "message": _("Unknown location source.")})
+    if len(data.description) > MAX_DESCRIPTION:
+        problems.append(
+            {
+                "field": "description",
+                "message": _("The description is too long (at most %(n)d characters).")
+                % {"n": MAX_DESCRIPTION},
+            }
+        )
+    if len(data.nickname) > MAX_NICKNAME:
+        problems.append({"field": "nickname", "message": _("The nickname is too long.")})
+    if data.phone and not PHONE_RE.match(data.phone.strip()):
+        problems.append({"field": "phone", "message": _("This does not look like a phone number.")})
+    if len(data.photos) > settings.YUNBAO_REPORT_MAX_PHOTOS:
+        problems.append(
+            {
+                "field": "photos",
+                "message": _("At most %(n)d photos.") % {"n": settings.YUNBAO_REPORT_MAX_PHOTOS},
+            }
+        )
+    if problems:
+        raise ReportError(problems[0]["message"], problems)
+
+
+def _bound_area(data: ReportInput) -> Area | None:
+    """The area a QR code bound the report to, if any."""
+    if data.area:
+        area = Area.objects.filter(code=data.area).first()
+        if area is None:
+            raise _field_error("area", _("Unknown area in the QR code."))
+        return area
+    if data.unit:
+        unit = Unit.objects.filter(code=data.unit, active=True).first()
+        if unit is None:
+            raise _field_error("unit", _("Unknown unit in the QR code."))
+        return unit.areas.order_by("path").first()
+    return None
+
+
+def _location(
+    data: ReportInput, area: Area | None, photos: list[ProcessedPhoto]
+) -> tuple[float, float, str]:
+    """WGS-84 coordinates and where they came from: the phone, the QR area or a photo."""
+    if data.lat not in (None, "") and data.lon not in (None, ""):
+        try:
+            lat, lon = check_coordinates(data.lat, data.lon)
+        except InvalidCoordinates as exc:
+            raise _field_error("lat", str(exc)) from exc
+        if data.crs == "gcj02":
+            lat, lon = gcj02_to_wgs84(lat, lon)
+        return lat, lon, data.location_source
+    if area is not None:
+        return area.center_lat, area.center_lon, "qr"
+    for photo in photos:
+        if photo.lat is not None and photo.lon is not None:
+            return photo.lat, photo.lon, "exif"
+    raise _field_error("lat", _("Where is it? Allow location, or drag the pin on the map."))
+
+
+def _category(code: str) -> Category | None:
+    if not code:
+        return None
+    category = Category.objects.filter(code=code, active=True).first()
+    if category is None:
+        raise _field_error("category", _("Unknown category."))
+    return category
+
+
+def _existing(data: ReportInput) -> ReportResult | None:
+    submission = Submission.objects.select_related("order").filter(key=data.key).first()
+    if submission is None:
+        return None
+    if submission.digest != data.digest():
+        log.warning("idempotency key %s reused for a different report", data.key)
+        raise KeyConflict(_("This report key was already used for a different report."))
+    return ReportResult(submission.order, submission, created=False)
+
+
+def submit_report(data: ReportInput, *, actor: User | AnonymousUser | None) -> ReportResult:
+    """Accept one report, exactly once per idempotency key."""
+    data.description = data.description.strip()
+    data.nickname = data.nickname.strip()
+    data.phone = data.phone.strip()
+    _validate(data)
+    if (existing := _existing(data)) is not None:
+        return existing
+    user = actor if actor is not None and actor.is_authenticated else None
+    roles = roles_of(user) if user is not None else set()
+    category = _category(data.category)
+    area = _bound_area(data)
+    processed = []
+    for name, content in data.photos:
+        try:
+            processed.append(process_photo(content, name=name))
+        except PhotoError as exc:
+            log.info("photo %r refused: %s", name, exc.code)
+            raise _field_error("photos", str(exc)) from exc
+    lat, lon, location_source = _location(data, area, processed)
+    source = Source.INSPECTOR if Role.INSPECTOR in roles else Source.RESIDENT
+    try:
+        with transaction.atomic():
+            order = orders.submit(
+                actor=user,
+                lat=lat,
+                lon=lon,
+                description=data.description,
+                category=category,
+                source=source,
+                reporter_name=data.nickname,
+                reporter_phone=data.phone,
+                allow_outside=settings.YUNBAO_OUTSIDE_AREA_POLICY == "accept",
+            )
+            submission = Submission.objects.create(
+                key=data.key,
+                digest=data.digest(),
+                device=data.device[:64],
+                user=user,
+                order=order,
+                tracking_token=secrets.token_urlsafe(18),
+                location_source=location_source,
+            )
+            for photo in processed:
+                orders.add_photo(
+                    order,
+                    actor=user,
+                    kind=PhotoKind.BEFORE,
+                    image=ContentFile(photo.content, name=photo.filename),
+                    thumbnail=ContentFile(photo.thumbnail, name="t-" + photo.filename),
+                    width=photo.width,
+                    height=photo.height,
+                    taken_at=photo.taken_at,
+                    lat=photo.lat,
+                    lon=photo.lon,
+                )
+            decision = _dedupe(order)
+    except OutsideDistrict as exc:
+        log.info("report outside the district at %.6f,%.6f refused", lat, lon)
+        raise _field_error(
+            "lat", _("This place is outside the area we serve. Please call 12345 instead.")
+        ) from exc
+    except IntegrityError:
+        # A concurrent retry with the same key won the race: answer with its result.
+        if (existing := _existing(data)) is not None:
+            return existing
+        raise
+    log.info("report %s accepted (%s)", order.number, location_source)
+    return ReportResult(order, submission, created=True, decision=decision)
+
+
+def _dedupe(order: WorkOrder) -> Decision:
+    """Merge into an open order when sure; otherwise leave suggestions for the dispatcher."""
+    candidates = find_candidates(
+        lat=order.lat,
+        lon=order.lon,
+        category_id=order.category_id,
+        text=order.description,
+        at=order.created_at,
+        exclude_id=order.pk,
+    )
+    decision = decide(candidates)
+    if decision.kind == "merge" and decision.candidate is not None:
+        orders.merge(
+            order,
+            actor=None,
+            into=decision.candidate.order,
+            note=_("Merged automatically as a duplicate."),
+        )
+    elif decision.kind == "suggest":
+        threshold = settings.YUNBAO_DEDUPE_SUGGEST_SCORE
+        DuplicateSuggestion.objects.bulk_create(
+            DuplicateSuggestion(
+                order=order,
+                candidate=c.order,
+                score=c.score,
+                distance_m=c.distance_m,
+                text_similarity=c.text_similarity,
+            )
+            for c in candidates
+            if c.score >= threshold
+        )
+    return decision
+
+
+def me_too(
+    order: WorkOrder, *, device: str, actor: User | AnonymousUser | None
+) -> tuple[MeToo, bool]:
+    """A resident confirms an open order ("me too") instead of reporting it again."""
+    if not order.is_open:
+        raise ReportError(_("This problem is already dealt with."))
+    user = actor if actor is not None and actor.is_authenticated else None
+    if not device and user is None:
+        raise ReportError(_("Cannot tell who you are; enable cookies and try again."))
+    key = device or f"user:{user.pk}"  # type: ignore[union-attr]
+    confirmation, created = MeToo.objects.get_or_create(
+        order=order, device=key[:64], defaults={"user": user}
+    )
+    return confirmation, created
+
+
+def tracked_order(token: str) -> Submission | None:
+    return (
+        Submission.objects.select_related("order", "order__category", "order__duplicate_of")
+        .filter(tracking_token=token)
+        .first()
+    )
+
+
+def my_submissions(request: HttpRequest) -> QuerySet[Submission]:
+    """Reports sent from this phone (device token) or by this account, newest first."""
+    from yunbao.intake.devices import device_of
+
+    condition = Q(pk__in=[])
+    if device := device_of(request):
+        condition |= Q(device=device)
+    if request.user.is_authenticated:
+        condition |= Q(user_id=request.user.pk)
+    return (
+        Submission.objects.filter(condition)
+        .select_related("order", "order__category", "order__duplicate_of")
+        .order_by("-created_at")
+    )
