@@ -18,6 +18,16 @@ def world(db: Any) -> World:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_catalog_cache() -> Iterator[None]:
+    # Each test builds its own categories; a process-wide cache must not carry old rows.
+    from yunbao.catalog import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _default_language() -> Iterator[None]:
     # Every test starts in the default language (settings.LANGUAGE_CODE): LocaleMiddleware
     # leaves a request's language active in the thread, which would leak into later tests.

@@ -99,6 +99,8 @@ def _databases() -> dict[str, Any]:
         url = f"sqlite:///{path}"
     db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if db["ENGINE"] == "django.db.backends.sqlite3":
+        # Django's backend plus a queue for writers across processes (yunbao/lib/sqlite).
+        db["ENGINE"] = "yunbao.lib.sqlite"
         db["CONN_MAX_AGE"] = 0
         db["OPTIONS"] = {
             # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN

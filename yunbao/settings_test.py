@@ -11,7 +11,7 @@ MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405
 STATIC_ROOT = BASE_DIR / "var" / "test-static"  # noqa: F405
 # WhiteNoise warns (an error under pytest) when the static root is missing.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "yunbao.lib.sqlite":  # noqa: F405
     # A file, not shared-cache memory: concurrency tests need SQLite's real locking (WAL,
     # busy timeout), exactly as production has it. One file per process, so parallel runs
     # (several engineers, or SQLite beside PostgreSQL) never share it.

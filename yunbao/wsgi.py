@@ -6,3 +6,16 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yunbao.settings")
 application = get_wsgi_application()
+
+
+def _warm_up() -> None:
+    """Pay import costs while the worker starts, not on some reporter's first request."""
+    from django.urls import get_resolver
+
+    from yunbao.intake.dedupe import warm_up as warm_up_dedupe
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view module
+    warm_up_dedupe()
+
+
+_warm_up()

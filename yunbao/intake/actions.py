@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from yunbao.catalog.cache import active_category, first_scene
 from yunbao.catalog.models import Category
 from yunbao.geo.coords import gcj02_to_wgs84
 from yunbao.geo.locate import InvalidCoordinates, OutsideDistrict, check_coordinates
@@ -179,7 +182,7 @@ def _location(
 def _category(code: str) -> Category | None:
     if not code:
         return None
-    category = Category.objects.filter(code=code, active=True).first()
+    category = active_category(code)
     if category is None:
         raise _field_error("category", _("Unknown category."))
     return category
@@ -196,13 +199,15 @@ def _existing(data: ReportInput) -> ReportResult | None:
 
 
 def submit_report(data: ReportInput, *, actor: User | AnonymousUser | None) -> ReportResult:
-    """Accept one report, exactly once per idempotency key."""
+    """Accept one report, exactly once per idempotency key.
+
+    Everything slow (photo processing, storing files, the duplicate search) happens before
+    the write transaction, so the database's write lock is held only for a few inserts.
+    """
     data.description = data.description.strip()
     data.nickname = data.nickname.strip()
     data.phone = data.phone.strip()
     _validate(data)
-    if (existing := _existing(data)) is not None:
-        return existing
     user = actor if actor is not None and actor.is_authenticated else None
     roles = roles_of(user) if user is not None else set()
     category = _category(data.category)
@@ -215,7 +220,17 @@ def submit_report(data: ReportInput, *, actor: User | AnonymousUser | None) -> R
             log.info("photo %r refused: %s", name, exc.code)
             raise _field_error("photos", str(exc)) from exc
     lat, lon, location_source = _location(data, area, processed)
-    source = Source.INSPECTOR if Role.INSPECTOR in roles else Source.RESIDENT
+    at = timezone.now()
+    decision = decide(
+        find_candidates(
+            lat=lat,
+            lon=lon,
+            category_id=category.pk if category else None,
+            text=data.description,
+            at=at,
+        )
+    )
+    stored = _store_photos(processed)
     try:
         with transaction.atomic():
             order = orders.submit(
@@ -224,9 +239,11 @@ def submit_report(data: ReportInput, *, actor: User | AnonymousUser | None) -> R
                 lon=lon,
                 description=data.description,
                 category=category,
-                source=source,
+                scene=first_scene(category) if category else None,  # type: ignore[arg-type]
+                source=Source.INSPECTOR if Role.INSPECTOR in roles else Source.RESIDENT,
                 reporter_name=data.nickname,
                 reporter_phone=data.phone,
+                at=at,
                 allow_outside=settings.YUNBAO_OUTSIDE_AREA_POLICY == "accept",
             )
             submission = Submission.objects.create(
@@ -238,66 +255,78 @@ def submit_report(data: ReportInput, *, actor: User | AnonymousUser | None) -> R
                 tracking_token=secrets.token_urlsafe(18),
                 location_source=location_source,
             )
-            for photo in processed:
+            for photo, (image_name, thumb_name) in zip(processed, stored, strict=True):
                 orders.add_photo(
                     order,
                     actor=user,
                     kind=PhotoKind.BEFORE,
-                    image=ContentFile(photo.content, name=photo.filename),
-                    thumbnail=ContentFile(photo.thumbnail, name="t-" + photo.filename),
+                    image=image_name,
+                    thumbnail=thumb_name,
                     width=photo.width,
                     height=photo.height,
                     taken_at=photo.taken_at,
                     lat=photo.lat,
                     lon=photo.lon,
                 )
-            decision = _dedupe(order)
+            _apply(decision, order)
     except OutsideDistrict as exc:
+        _delete(stored)
         log.info("report outside the district at %.6f,%.6f refused", lat, lon)
         raise _field_error(
             "lat", _("This place is outside the area we serve. Please call 12345 instead.")
         ) from exc
     except IntegrityError:
-        # A concurrent retry with the same key won the race: answer with its result.
+        _delete(stored)
+        # The key was used before (a retry, maybe a concurrent one): answer with that result.
         if (existing := _existing(data)) is not None:
             return existing
+        raise
+    except BaseException:
+        _delete(stored)
         raise
     log.info("report %s accepted (%s)", order.number, location_source)
     return ReportResult(order, submission, created=True, decision=decision)
 
 
-def _dedupe(order: WorkOrder) -> Decision:
-    """Merge into an open order when sure; otherwise leave suggestions for the dispatcher."""
-    candidates = find_candidates(
-        lat=order.lat,
-        lon=order.lon,
-        category_id=order.category_id,
-        text=order.description,
-        at=order.created_at,
-        exclude_id=order.pk,
-    )
-    decision = decide(candidates)
+def _store_photos(photos: list[ProcessedPhoto]) -> list[tuple[str, str]]:
+    """Write the photos and thumbnails to storage; returns their stored names."""
+    stored = []
+    for photo in photos:
+        month = timezone.now().strftime("%Y/%m")
+        image = default_storage.save(f"photos/{month}/{photo.filename}", ContentFile(photo.content))
+        thumb = default_storage.save(
+            f"photos/{month}/{photo.thumbnail_filename}", ContentFile(photo.thumbnail)
+        )
+        stored.append((image, thumb))
+    return stored
+
+
+def _delete(stored: list[tuple[str, str]]) -> None:
+    """Remove files stored for a report that was not saved after all."""
+    for names in stored:
+        for name in names:
+            default_storage.delete(name)
+
+
+def _apply(decision: Decision, order: WorkOrder) -> None:
+    """Merge into the original when sure; otherwise leave suggestions for the dispatcher."""
     if decision.kind == "merge" and decision.candidate is not None:
         orders.merge(
             order,
             actor=None,
             into=decision.candidate.order,
             note=_("Merged automatically as a duplicate."),
+            data=decision.reasons,
         )
-    elif decision.kind == "suggest":
-        threshold = settings.YUNBAO_DEDUPE_SUGGEST_SCORE
-        DuplicateSuggestion.objects.bulk_create(
-            DuplicateSuggestion(
-                order=order,
-                candidate=c.order,
-                score=c.score,
-                distance_m=c.distance_m,
-                text_similarity=c.text_similarity,
-            )
-            for c in candidates
-            if c.score >= threshold
+    elif decision.kind == "suggest" and decision.candidate is not None:
+        c = decision.candidate
+        DuplicateSuggestion.objects.create(
+            order=order,
+            candidate=c.order,
+            score=c.score,
+            distance_m=c.distance_m,
+            text_similarity=c.text_similarity,
         )
-    return decision
 
 
 def me_too(

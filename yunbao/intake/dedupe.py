@@ -6,7 +6,7 @@ open orders around a point for the reporter's "is it one of these?" list before 
 
 Which orders are candidates
 ---------------------------
-Open orders (`WorkOrder.objects.open()`, never merged ones) reported within the window
+Open orders (`WorkOrder.objects.open()`, so never merged ones) reported within the window
 (`YUNBAO_DEDUPE_WINDOW_HOURS`) before the new report and within the radius
 (`YUNBAO_DEDUPE_RADIUS_M`) of it. When the new report has a category, orders of another
 category are not candidates (orders still without a category are, with the penalty below).
@@ -69,6 +69,8 @@ __all__ = [
     "find_candidates",
     "haversine_m",
     "nearby_open",
+    "score_of",
+    "text_similarities",
 ]
 
 # Mean Earth radius (IUGG), metres: a sphere is within 0.5 % of the ellipsoid, far below the
@@ -221,12 +223,16 @@ def score_of(
 
 
 def _open_near(lat: float, lon: float, radius_m: float) -> WorkOrderQuerySet:
-    """Open, unmerged orders in the bounding box of the circle (the SQL prefilter)."""
+    """Open orders in the bounding box of the circle (the SQL prefilter).
+
+    A merged order is never open, so no test of `duplicate_of` (SQLite would pick its
+    index, which matches nearly every row). No ORDER BY: the caller sorts by score.
+    """
     return (
         WorkOrder.objects.open()
-        .filter(duplicate_of__isnull=True)
         .filter(_bounding_box(lat, lon, radius_m))
         .select_related("category")
+        .order_by()
     )
 
 
@@ -340,3 +346,10 @@ def nearby_open(
     found = [(order, distance) for order, distance in found if distance <= radius]
     found.sort(key=lambda item: (item[1], item[0].pk))
     return found[:limit]
+
+
+def warm_up() -> None:
+    """Import scikit-learn now (≈1.5 s): web workers call this at start-up."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3)).fit_transform(["预热", "warm up"])

@@ -273,7 +273,8 @@ def submit(
         created_at=at,
     )
     order.accept_due = _due(order, Stage.ACCEPT, at)
-    with transaction.atomic():
+    # No savepoint: a failure here fails the whole report, so there is nothing to keep.
+    with transaction.atomic(savepoint=False):
         order.save()
         # Numbers are human-friendly and sortable: YB + local date + the row id.
         order.number = f"YB{timezone.localtime(at):%Y%m%d}{order.pk:06d}"
@@ -321,7 +322,13 @@ def reject(
 
 
 def merge(
-    order: WorkOrder, *, actor: Actor, into: WorkOrder, note: str = "", at: datetime | None = None
+    order: WorkOrder,
+    *,
+    actor: Actor,
+    into: WorkOrder,
+    note: str = "",
+    at: datetime | None = None,
+    data: dict[str, Any] | None = None,
 ) -> TimelineEntry:
     if into.pk == order.pk:
         raise InvalidInput(_("An order cannot be a duplicate of itself."))
@@ -335,7 +342,13 @@ def merge(
         o.duplicate_of = into
 
     return transition(
-        order, "merge", actor=actor, note=note, at=at, change=change, data={"into": into.number}
+        order,
+        "merge",
+        actor=actor,
+        note=note,
+        at=at,
+        change=change,
+        data={"into": into.number, **(data or {})},
     )
 
 
@@ -511,12 +524,12 @@ def add_photo(
     *,
     actor: Actor,
     kind: str,
-    image: File[Any],
+    image: File[Any] | str,
     entry: TimelineEntry | None = None,
     taken_at: datetime | None = None,
     lat: float | None = None,
     lon: float | None = None,
-    thumbnail: File[Any] | None = None,
+    thumbnail: File[Any] | str | None = None,
     width: int = 0,
     height: int = 0,
 ) -> Photo:
@@ -534,8 +547,14 @@ def add_photo(
         width=width,
         height=height,
     )
-    photo.image.save(image.name or "photo.jpg", image, save=False)
-    if thumbnail is not None:
+    # A str is the name of a file already in storage (intake stores before it locks).
+    if isinstance(image, str):
+        photo.image.name = image
+    else:
+        photo.image.save(image.name or "photo.jpg", image, save=False)
+    if isinstance(thumbnail, str):
+        photo.thumbnail.name = thumbnail
+    elif thumbnail is not None:
         photo.thumbnail.save(thumbnail.name or "thumb.jpg", thumbnail, save=False)
     photo.save()
     return photo

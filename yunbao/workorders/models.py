@@ -192,6 +192,8 @@ class WorkOrder(models.Model):
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["unit", "status"]),
             models.Index(fields=["worker", "status"]),
+            # Duplicate and nearby searches box the point by latitude first.
+            models.Index(fields=["lat", "lon"]),
         ]
         constraints = [
             models.CheckConstraint(
@@ -285,7 +287,10 @@ class PhotoKind(models.TextChoices):
 
 
 def photo_path(instance: Photo, filename: str) -> str:
-    return f"photos/{instance.order_id}/{filename}"
+    # By month, not by order: intake stores the files before the order row exists, so the
+    # database's write lock is never held while bytes go to disk or object storage.
+    now = timezone.now()
+    return f"photos/{now:%Y/%m}/{filename}"
 
 
 class Photo(models.Model):

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
+from yunbao.catalog import cache
 from yunbao.catalog.loader import CATALOG_PATH, load_catalog, read_catalog
 
 
@@ -25,6 +26,7 @@ class Command(BaseCommand):
         try:
             data = read_catalog(file)
             summary = load_catalog(data)
+            cache.clear()  # this process serves the new catalogue at once
         except OSError as exc:
             raise CommandError(
                 _("cannot read %(file)s: %(error)s") % {"file": file or CATALOG_PATH, "error": exc}

@@ -105,6 +105,10 @@
   const bound = sameAddress ? json("bound-area") : null;
   const areaCode = bound ? bound.code : sameAddress ? "" : urlArea;
   const unitCode = bound ? bound.unit || "" : sameAddress ? "" : urlUnit;
+  if (!sameAddress) {
+    // What the saved copy says about its own QR code does not apply here.
+    document.querySelectorAll(".bound-area, .unknown-area").forEach((node) => { node.hidden = true; });
+  }
 
   // --- state ----------------------------------------------------------------------------------
 
@@ -354,8 +358,12 @@
 
   function noGeolocation() {
     state.geoFailed = true;
-    if (state.loc.source === "map" || state.loc.source === "gps") {
-      setStatus(state.loc.source === "map" ? t("moved") : "", "ok");
+    if (state.loc.source === "map") {
+      setStatus(t("moved"), "ok");
+      return;
+    }
+    if (state.loc.source === "gps") { // asked again and failed: the earlier fix stands
+      setStatus(t("located", { m: Math.round(state.loc.accuracy || 0) }), "ok");
       return;
     }
     if (bound) {
@@ -561,7 +569,8 @@
           el("span", { class: "status" }, item.status_label),
           el("br"),
           el("small", null, [
-            t("distance", { m: Math.round(item.distance_m) }),
+            // To the nearest 10 m, at least 10: a phone's position is no better than that.
+            t("distance", { m: Math.max(10, Math.round(item.distance_m / 10) * 10) }),
             t("reportedAt", { time: formatTime(item.reported_at) }),
           ].join(" · ")), " ", count),
         button, note));
@@ -580,7 +589,7 @@
       let body = {};
       try { body = await response.json(); } catch (e) { /* not JSON */ }
       if (!response.ok) throw new Error(body.detail || String(response.status));
-      note.textContent = t("meTooDone", { n: body.count });
+      note.textContent = t("meTooDone");
       note.className = "me-too-note done";
       count.textContent = t("meTooCount", { n: body.count });
       button.hidden = true;
@@ -859,7 +868,7 @@
 
   /** When neither the phone nor a QR code gave a place, the server may read it from a photo. */
   function photoPlaceWanted() {
-    return state.geoFailed && !areaCode && !unitCode;
+    return state.geoFailed && state.loc.source !== "gps" && !areaCode && !unitCode;
   }
 
   function photosToSend() {

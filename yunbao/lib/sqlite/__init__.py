@@ -1,0 +1,1 @@
+"""Django's SQLite backend with a queue for writers across processes (see `base`)."""
