@@ -38,6 +38,13 @@ def main() -> None:
     print(f"ratio PostgreSQL / SQLite: {ratio:.2f}")
 
 
+def others() -> None:
+    print("\n== duplicate detection (precision / recall)")
+    subprocess.run([sys.executable, "-m", "bench.dedupe"], check=True)
+    print("\n== intake through gunicorn")
+    subprocess.run([sys.executable, "-m", "bench.intake"], check=True)
+
+
 if __name__ == "__main__":
     main()
-    subprocess.run([sys.executable, "-m", "bench.dedupe"], check=True)
+    others()
