@@ -38,7 +38,7 @@ messages:
 
 # Debian's Chromium for the browser tests (no browser download from elsewhere).
 browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
+	@dpkg -s chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null)
 
 run: install
 	YUNBAO_DEMO=true $(BIN)/yunbao migrate --noinput -v 0

@@ -206,6 +206,12 @@ SETTINGS: tuple[Setting, ...] = (
         float,
     ),
     Setting(
+        "MAP_TILE_URL",
+        "",
+        "Tile URL template for the report page's map ({z}/{x}/{y}); "
+        "empty shows a plain grid with the pin and coordinates.",
+    ),
+    Setting(
         "S3_BUCKET",
         "",
         "Bucket for photos when STORAGE_BACKEND is `storages.backends.s3.S3Storage`.",

@@ -174,6 +174,7 @@ YUNBAO_DEDUPE_RADIUS_M: float = conf.read("DEDUPE_RADIUS_M")
 YUNBAO_DEDUPE_WINDOW_HOURS: float = conf.read("DEDUPE_WINDOW_HOURS")
 YUNBAO_DEDUPE_AUTO_MERGE_SCORE: float = conf.read("DEDUPE_AUTO_MERGE_SCORE")
 YUNBAO_DEDUPE_SUGGEST_SCORE: float = conf.read("DEDUPE_SUGGEST_SCORE")
+YUNBAO_MAP_TILE_URL: str = conf.read("MAP_TILE_URL")
 
 # S3-compatible photo storage (django-storages), used when STORAGE_BACKEND selects it.
 AWS_STORAGE_BUCKET_NAME: str = conf.read("S3_BUCKET")

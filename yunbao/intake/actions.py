@@ -24,7 +24,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from yunbao.catalog.cache import active_category, first_scene
@@ -308,6 +308,11 @@ def _delete(stored: list[tuple[str, str]]) -> None:
             default_storage.delete(name)
 
 
+def _in_default_language(message: str) -> str:
+    with translation.override(settings.LANGUAGE_CODE):
+        return _(message)
+
+
 def _apply(decision: Decision, order: WorkOrder) -> None:
     """Merge into the original when sure; otherwise leave suggestions for the dispatcher."""
     if decision.kind == "merge" and decision.candidate is not None:
@@ -315,7 +320,8 @@ def _apply(decision: Decision, order: WorkOrder) -> None:
             order,
             actor=None,
             into=decision.candidate.order,
-            note=_("Merged automatically as a duplicate."),
+            # Stored text: in the district's language, not the reporter's phone's.
+            note=_in_default_language("Merged automatically as a duplicate."),
             data=decision.reasons,
         )
     elif decision.kind == "suggest" and decision.candidate is not None:

@@ -14,7 +14,6 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import File, Form, Router, Schema
@@ -237,13 +236,15 @@ def nearby(
 
 @router.post(
     "/reports/{number}/me-too",
-    response={200: MeTooOut, 400: ErrorOut, 403: ErrorOut},
+    response={200: MeTooOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
     summary="Confirm an open order instead of reporting it again",
 )
 def me_too(request: HttpRequest, number: str) -> Status[MeTooOut | ErrorOut]:
     if _csrf_failure(request) is not None:
         return Status(403, ErrorOut(detail=_("Reload the page and try again (security check).")))
-    order = get_object_or_404(WorkOrder, number=number, status__in=OPEN_STATUSES)
+    order = WorkOrder.objects.filter(number=number, status__in=OPEN_STATUSES).first()
+    if order is None:
+        return Status(404, ErrorOut(detail=_("No open report with this number.")))
     try:
         actions.me_too(order, device=device_of(request), actor=request.user)
     except actions.ReportError as exc:

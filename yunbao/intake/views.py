@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -74,14 +75,14 @@ def report(request: HttpRequest) -> HttpResponse:
             "unknown_area": bool(request.GET.get("area") or request.GET.get("unit"))
             and _bound_area(request) is None,
             "catalog": catalog,
-            "max_photos": actions.settings.YUNBAO_REPORT_MAX_PHOTOS,
+            "max_photos": settings.YUNBAO_REPORT_MAX_PHOTOS,
             "is_inspector": Role.INSPECTOR in roles_of(request.user),
             "api": {
                 "reports": "/api/v1/reports",
                 "nearby": "/api/v1/reports/nearby",
             },
             "sw_url": reverse("intake-sw"),
-            "tile_url": "",
+            "tile_url": settings.YUNBAO_MAP_TILE_URL,
         },
     )
 

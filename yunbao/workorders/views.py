@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -24,6 +25,7 @@ from yunbao.org.roles import roles_of
 from yunbao.workorders.actions import TransitionError, allowed_actions
 from yunbao.workorders.forms import MoveForm, run_move
 from yunbao.workorders.models import PhotoKind, WorkOrder
+from yunbao.workorders.panels import panels_for
 from yunbao.workorders.transitions import TRANSITIONS
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,10 @@ def _context(request: HttpRequest, order: WorkOrder, moves: list[dict[str, Any]]
         "after_photos": [p for p in photos if p.kind == PhotoKind.AFTER],
         "map_svg": area_map_svg(order.grid.geometry, order.lat, order.lon) if order.grid else "",
         "moves": moves,
+        "panels": [
+            (panel.title, render_to_string(panel.template, panel.context, request))
+            for panel in panels_for(order, request.user)
+        ],
         "overdue": due is not None and due < now,
         "show_contact": bool(roles_of(request.user) & STAFF_ROLES),
         "osm_url": f"https://www.openstreetmap.org/?mlat={order.lat}&mlon={order.lon}#map=18/"

@@ -354,3 +354,22 @@ def test_it_documents_the_api_in_openapi(world: Any) -> None:
 
 def test_it_hides_the_tracking_page_without_the_token(world: Any) -> None:
     assert Client().get(reverse("intake-track", args=["not-a-token"])).status_code == 404
+
+
+def test_it_shows_staff_the_likely_duplicates_and_me_toos(world: Any, settings: Any) -> None:
+    settings.YUNBAO_DEDUPE_AUTO_MERGE_SCORE = 1.1  # never merge: suggest instead
+    fields = {**point(world), "category": world.category.code}
+    first = post(Client(), new_key(), **fields).json()
+    second = post(Client(), new_key(), **fields).json()
+    assert second["duplicate_suggested"] is True
+    neighbour = Client()
+    neighbour.get(reverse("intake-report"))
+    neighbour.post(f"{URL}/{second['number']}/me-too")
+    staff = Client()
+    staff.force_login(world.users["alice"])
+    html = staff.get(reverse("order-detail", args=[second["number"]])).content.decode()
+    assert first["number"] in html
+    assert "1" in html
+    outsider = Client()
+    outsider.force_login(world.users["olga"])
+    assert outsider.get(reverse("order-detail", args=[second["number"]])).status_code == 404

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, features
 from PIL.TiffImagePlugin import IFDRational
 
@@ -86,9 +87,15 @@ def photo(
 
 
 def refused(data: Any, code: str, caplog: pytest.LogCaptureFixture, name: str = "x") -> PhotoError:
-    """Assert `data` is refused with `code` and a log line saying so; return the error."""
+    """Assert `data` is refused with `code` and a log line saying so; return the error.
+
+    Refused in English, the source language, so tests can match the messages' words."""
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger=LOGGER), pytest.raises(PhotoError) as info:
+    with (
+        translation.override("en"),
+        caplog.at_level(logging.INFO, logger=LOGGER),
+        pytest.raises(PhotoError) as info,
+    ):
         process_photo(data, name=name)
     assert info.value.code == code
     assert str(info.value) == info.value.message
