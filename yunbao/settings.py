@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "yunbao.org",
     "yunbao.workorders",
     "yunbao.intake",
+    "yunbao.dispatch",
     "yunbao.web",
 ]
 
@@ -175,6 +176,9 @@ YUNBAO_DEDUPE_WINDOW_HOURS: float = conf.read("DEDUPE_WINDOW_HOURS")
 YUNBAO_DEDUPE_AUTO_MERGE_SCORE: float = conf.read("DEDUPE_AUTO_MERGE_SCORE")
 YUNBAO_DEDUPE_SUGGEST_SCORE: float = conf.read("DEDUPE_SUGGEST_SCORE")
 YUNBAO_MAP_TILE_URL: str = conf.read("MAP_TILE_URL")
+YUNBAO_AUTO_DISPATCH: bool = conf.read("AUTO_DISPATCH")
+YUNBAO_AUTO_DISPATCH_THRESHOLD: float = conf.read("AUTO_DISPATCH_THRESHOLD")
+YUNBAO_CLASSIFIER_MIN_GAIN: float = conf.read("CLASSIFIER_MIN_GAIN")
 
 # S3-compatible photo storage (django-storages), used when STORAGE_BACKEND selects it.
 AWS_STORAGE_BUCKET_NAME: str = conf.read("S3_BUCKET")

@@ -1,0 +1,10 @@
+"""Dispatch: recognise the category, route to the responsible unit, choose the worker on
+duty, decide automatically when sure, and the dispatcher's console for everything else."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class DispatchConfig(AppConfig):
+    name = "yunbao.dispatch"
+    verbose_name = _("Dispatch")
