@@ -206,6 +206,27 @@ SETTINGS: tuple[Setting, ...] = (
         float,
     ),
     Setting(
+        "AUTO_DISPATCH",
+        "true",
+        "Accept and dispatch automatically when the machine is "
+        "sure (see the dispatch docs); false sends everything to the dispatcher.",
+        parse_bool,
+    ),
+    Setting(
+        "AUTO_DISPATCH_THRESHOLD",
+        "0.8",
+        "Classifier confidence (0–1) from which an order "
+        "may be dispatched automatically, unless a category sets its own.",
+        float,
+    ),
+    Setting(
+        "CLASSIFIER_MIN_GAIN",
+        "0.0",
+        "A retrained classifier replaces the active one only "
+        "if its held-out macro-F1 is higher by more than this.",
+        float,
+    ),
+    Setting(
         "MAP_TILE_URL",
         "",
         "Tile URL template for the report page's map ({z}/{x}/{y}); "
