@@ -227,6 +227,13 @@ SETTINGS: tuple[Setting, ...] = (
         float,
     ),
     Setting(
+        "TASK_BACKEND",
+        "database",
+        "Where background tasks run: `database` (the embedded "
+        "default: a table and `yunbao db_worker`) or `immediate` (inline, for tests).",
+        parse_choice("database", "immediate"),
+    ),
+    Setting(
         "MAP_TILE_URL",
         "",
         "Tile URL template for the report page's map ({z}/{x}/{y}); "

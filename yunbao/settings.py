@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django_tasks",
+    "django_tasks_db",
     "yunbao.geo",
     "yunbao.catalog",
     "yunbao.org",
@@ -179,6 +181,20 @@ YUNBAO_MAP_TILE_URL: str = conf.read("MAP_TILE_URL")
 YUNBAO_AUTO_DISPATCH: bool = conf.read("AUTO_DISPATCH")
 YUNBAO_AUTO_DISPATCH_THRESHOLD: float = conf.read("AUTO_DISPATCH_THRESHOLD")
 YUNBAO_CLASSIFIER_MIN_GAIN: float = conf.read("CLASSIFIER_MIN_GAIN")
+
+# Every new order gets the machine's decision in the background (tests turn this off and
+# call the decision themselves, so unrelated tests keep their orders as submitted).
+YUNBAO_DECIDE_ON_SUBMIT = True
+
+# Background tasks: a database table and `yunbao db_worker` by default, inline for tests.
+TASKS = {
+    "default": {
+        "BACKEND": {
+            "database": "django_tasks_db.DatabaseBackend",
+            "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+        }[conf.read("TASK_BACKEND")]
+    }
+}
 
 # S3-compatible photo storage (django-storages), used when STORAGE_BACKEND selects it.
 AWS_STORAGE_BUCKET_NAME: str = conf.read("S3_BUCKET")

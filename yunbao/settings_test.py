@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "insecure-key-for-tests-only")
+# Background tasks run inline in tests, so a test sees their effect at once.
+os.environ.setdefault("TASK_BACKEND", "immediate")
 
 from yunbao.settings import *  # noqa: F403
 
@@ -17,3 +19,5 @@ if DATABASES["default"]["ENGINE"] == "yunbao.lib.sqlite":  # noqa: F405
     # (several engineers, or SQLite beside PostgreSQL) never share it.
     _name = f"test-db-{os.getpid()}.sqlite3"
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / _name)}  # noqa: F405
+
+YUNBAO_DECIDE_ON_SUBMIT = False

@@ -8,3 +8,7 @@ from django.utils.translation import gettext_lazy as _
 class DispatchConfig(AppConfig):
     name = "yunbao.dispatch"
     verbose_name = _("Dispatch")
+
+    def ready(self) -> None:
+        # Subscribes the automatic decision to new orders (workorders cannot import dispatch).
+        from yunbao.dispatch import tasks  # noqa: F401

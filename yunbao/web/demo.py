@@ -19,6 +19,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from yunbao.catalog.models import Category
@@ -170,7 +171,9 @@ def load(*, orders: int = 3000, seed: int = 7, progress: Callable[[str], None] =
     units = _units(district)
     people = _people(units, summary)
     if not WorkOrder.objects.exists():
-        _orders(orders, random.Random(seed), units, people, summary, progress)
+        # History is replayed with its own decisions; no background decision for each order.
+        with override_settings(YUNBAO_DECIDE_ON_SUBMIT=False):
+            _orders(orders, random.Random(seed), units, people, summary, progress)
     return summary
 
 

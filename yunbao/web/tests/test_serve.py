@@ -174,3 +174,25 @@ def test_it_leaves_options_and_their_values_alone(executed: list[list[str]]) -> 
         ["yunbao", "--version"],
         ["yunbao", "serve", "--bind", "unix:/run/a-b.sock"],
     ]
+
+
+def test_it_stops_every_child_when_one_ends() -> None:
+    import sys
+    import time as clock
+
+    from yunbao.web.management.commands.serve import supervise
+
+    started = clock.monotonic()
+    code = supervise([["sleep", "20"], [sys.executable, "-c", "raise SystemExit(3)"]])
+    assert code == 3
+    assert clock.monotonic() - started < 10
+
+
+def test_it_starts_the_task_worker_with_this_python() -> None:
+    import sys
+
+    from yunbao.web.management.commands.serve import worker_argv
+
+    argv = worker_argv()
+    assert argv[0] == sys.executable
+    assert "db_worker" in argv

@@ -8,7 +8,10 @@ second process to clean up. In demo mode the demo users and their password are p
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+import time
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
@@ -68,6 +71,41 @@ def site_url(bind: str) -> str | None:
     return f"http://{host}:{port}/"
 
 
+def worker_argv() -> list[str]:
+    """The background task worker: `yunbao db_worker` with this Python."""
+    return [sys.executable, "-m", "yunbao.cli", "db_worker", "--queue-name", "*"]
+
+
+def supervise(commands: list[list[str]]) -> int:
+    """Run the commands side by side; when one ends or we are told to stop, stop them all.
+
+    Ctrl-C or SIGTERM reaches this process; each child is stopped with SIGTERM and given
+    30 s (gunicorn finishes its requests, the worker its task) before SIGKILL.
+    """
+    children = [subprocess.Popen(argv) for argv in commands]  # noqa: S603 (our own programs)
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return max((child.returncode or 0) for child in children) if not stopping else 0
+
+
 class Command(BaseCommand):
     # Translated when the command is loaded (after Django set up), argparse needs a str.
     help = _(
@@ -86,6 +124,11 @@ class Command(BaseCommand):
             type=int,
             help=_("Number of worker processes (default: WEB_WORKERS, now %(workers)d).")
             % {"workers": settings.YUNBAO_WEB_WORKERS},
+        )
+        parser.add_argument(
+            "--with-worker",
+            action="store_true",
+            help=_("Also run the background task worker (db_worker) and stop both together."),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -117,6 +160,8 @@ class Command(BaseCommand):
         self.stdout.flush()
         sys.stdout.flush()
         sys.stderr.flush()
+        if options["with_worker"]:
+            sys.exit(supervise([argv, worker_argv()]))
         os.execvp(argv[0], argv)  # noqa: S606 (a fixed program with our own arguments)
 
     def print_demo(self, bind: str) -> None:
