@@ -73,7 +73,7 @@ def site_url(bind: str) -> str | None:
 
 def worker_argv() -> list[str]:
     """The background task worker: `yunbao db_worker` with this Python."""
-    return [sys.executable, "-m", "yunbao.cli", "db_worker", "--queue-name", "*"]
+    return [sys.executable, "-m", "yunbao.cli", "db_worker", "--queue-name", "*", "--no-reload"]
 
 
 def supervise(commands: list[list[str]]) -> int:
