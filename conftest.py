@@ -21,10 +21,13 @@ def world(db: Any) -> World:
 def _fresh_catalog_cache() -> Iterator[None]:
     # Each test builds its own categories; a process-wide cache must not carry old rows.
     from yunbao.catalog import cache
+    from yunbao.dispatch import classifier
 
     cache.clear()
+    classifier.invalidate_cache()
     yield
     cache.clear()
+    classifier.invalidate_cache()
 
 
 @pytest.fixture(autouse=True)

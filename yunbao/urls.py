@@ -12,6 +12,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("yunbao.web.urls")),
     path("orders/", include("yunbao.workorders.urls")),
+    path("dispatch/console/", include("yunbao.dispatch.urls_console")),
+    path("dispatch/", include("yunbao.dispatch.urls")),
     path("qr/", include("yunbao.intake.urls_qr")),
     path("api/v1/", api.urls),
     path("", include("yunbao.intake.urls")),

@@ -16,6 +16,10 @@ def _warm_up() -> None:
 
     get_resolver().url_patterns  # noqa: B018 - imports every view module
     warm_up_dedupe()
+    # jieba's dictionary loads lazily (≈1 s); the console and "where" page classify text.
+    from yunbao.dispatch.classifier import warm_up as warm_up_classifier
+
+    warm_up_classifier()
 
 
 _warm_up()

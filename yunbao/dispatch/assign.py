@@ -1,7 +1,8 @@
 """Choosing the field worker: who of the responsible unit is on duty here, and nearest.
 
 The candidates are `yunbao.org.duty.on_duty(unit, area, at)`: the unit's active field
-workers on shift at that moment whose service areas cover the area. They are ranked by
+workers on shift at that moment whose service areas cover the area (see "Who is on duty,
+fast" below for how it is asked). They are ranked by
 
 1. distance from the problem to their last known position (`positions.latest_positions`),
    in whole metres, so people placed at the same spot tie exactly; unknown positions last;
@@ -14,23 +15,42 @@ workers on shift at that moment whose service areas cover the area. They are ran
 Workload and fairness cost a query each and only decide between people tied on the earlier
 keys, so they are computed for the people who can still reach the first `detail` places
 (the top 3 shown to the dispatcher), not for everyone on duty.
+
+Who is on duty, fast
+--------------------
+`on_duty` builds every member of the unit with their profile, areas, shifts and
+exceptions: about 20 ms for a unit of 125, far too slow to ask per decision at hundreds of
+decisions a second. Yet the answer can only change at a roster boundary — the start or end
+of a shift or roster exception, or local midnight — or when a roster or a person is edited.
+So `people_on_duty` asks `on_duty(unit, None, at)` once and keeps the answer per unit for
+the stretch between the boundaries around `at` (read from the unit's shift and exception
+times: two small queries), then keeps the people whose areas cover the area, by the same
+test `on_duty` applies. The answer is exact at every instant, 16:59:59 or 17:00:00 alike.
+Edits to shifts, exceptions, profiles, accounts or roles clear this process's copy at once;
+other processes notice within `DUTY_TTL` seconds, as with the routing rules.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count
+from django.contrib.auth import get_user_model
+from django.db.models import Case, Count, F, Max, Q, When
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.utils import timezone
 
 from yunbao.dispatch.positions import Position, latest_positions
 from yunbao.geo.models import Area
 from yunbao.intake.dedupe import haversine_m
 from yunbao.org.duty import on_duty
-from yunbao.org.models import Unit
+from yunbao.org.models import Role, RosterException, Shift, StaffProfile, Unit
 from yunbao.workorders.models import Status, TimelineEntry, WorkOrder
 
 if TYPE_CHECKING:
@@ -42,7 +62,9 @@ __all__ = [
     "Assignment",
     "Candidate",
     "choose_worker",
+    "clear_duty_cache",
     "display_name",
+    "people_on_duty",
 ]
 
 # Assignments older than this no longer count for fairness: someone last assigned a month
@@ -50,6 +72,8 @@ __all__ = [
 FAIRNESS_WINDOW = dt.timedelta(days=30)
 # The statuses in which an order is in a worker's hands.
 IN_HAND = (Status.DISPATCHED, Status.IN_PROGRESS)
+# The timeline actions that give someone an order.
+ASSIGNING = ("dispatch", "assign")
 # The reason code when the unit has nobody on duty covering the area.
 NOBODY_ON_DUTY = "nobody_on_duty"
 
@@ -96,7 +120,7 @@ def choose_worker(
     `ranking` is fully ordered (workload and fairness known) for its first `detail` places;
     pass `detail=0` to rank everyone on duty by every key (the "where would this go?" page).
     """
-    people = on_duty(unit, area, at)
+    people = people_on_duty(unit, area, at)
     if not people:
         return Assignment(None, {"on_duty": 0, "worker": None, "code": NOBODY_ON_DUTY}, [])
     positions = latest_positions(people)
@@ -118,7 +142,9 @@ def choose_worker(
 
     ranking.sort(key=lambda c: (*by_distance(c), c.worker.pk))
     ranking = _refine(ranking, by_distance, _with_workload, limit)
-    ranking = _refine(ranking, by_workload, lambda cs: _with_last_assigned(cs, at), limit)
+    ranking = _refine(
+        ranking, by_workload, lambda cs: _with_last_assigned(cs, at), limit, ties_only=True
+    )
     chosen = ranking[0]
     reasons = {
         "on_duty": len(ranking),
@@ -133,17 +159,27 @@ def _refine(
     key: Callable[[Candidate], tuple[Any, ...]],
     compute: Callable[[list[Candidate]], list[Candidate]],
     limit: int,
+    *,
+    ties_only: bool = False,
 ) -> list[Candidate]:
     """Apply the next ranking key to the people who may still reach the first `limit` places.
 
     `ranking` is sorted by `key` (then id); everyone whose `key` equals or beats the
     `limit`-th person's can end up in front, so `compute` fills in the next figure for them
-    and they are sorted again. The rest keep their places behind.
+    and they are sorted again. The rest keep their places behind. With `ties_only`, only
+    people sharing their `key` with someone else need the figure (it only breaks ties).
     """
     cutoff = key(ranking[min(limit, len(ranking)) - 1])
     head = list(takewhile(lambda c: key(c) <= cutoff, ranking))
     tail = ranking[len(head) :]
-    head = compute(head)
+    if ties_only:
+        counts = Counter(key(c) for c in head)
+        tied = [c for c in head if counts[key(c)] > 1]
+        if tied:
+            done = {c.worker.pk: c for c in compute(tied)}
+            head = [done.get(c.worker.pk, c) for c in head]
+    else:
+        head = compute(head)
     head.sort(key=lambda c: (key(c), c.workload or 0, _recency(c), c.worker.pk))
     return head + tail
 
@@ -166,21 +202,134 @@ def _with_workload(candidates: list[Candidate]) -> list[Candidate]:
 
 
 def _with_last_assigned(candidates: list[Candidate], at: dt.datetime) -> list[Candidate]:
-    if len(candidates) < 2:
-        return candidates  # nobody to be fair to
-    names = {c.worker.pk: c.worker.get_username() for c in candidates}
-    # Through the orders now in their hands (indexed by worker), not by searching every
-    # dispatch row's JSON for a name; an order taken away from someone since no longer
-    # counts as theirs, which is fair to them.
-    rows = TimelineEntry.objects.filter(
-        order__worker_id__in=names,
-        action__in=("dispatch", "assign"),
-        at__gte=at - FAIRNESS_WINDOW,
-        at__lte=at,
-    ).values_list("order__worker_id", "data", "at")
-    last: dict[int, dt.datetime] = {}
-    for worker_id, data, when in rows:
-        if isinstance(data, dict) and data.get("worker") == names[worker_id]:
-            if worker_id not in last or when > last[worker_id]:
-                last[worker_id] = when
+    since = at - FAIRNESS_WINDOW
+    # For an order someone holds now, its latest "dispatch" or "assign" row is the one that
+    # gave it to them, so the latest such row over their orders is when they were last
+    # assigned. Only orders moved within the window can have one there (every move saves
+    # the order, so `updated_at` is at least its latest row's time); their rows are read by
+    # the order index. The action and time are tested inside the aggregate, not in WHERE:
+    # given them there, both databases (before their statistics catch up) walk the
+    # (action, time) index over every recent move of the district instead. An order taken
+    # away from someone since no longer counts as theirs, which is fair to them.
+    theirs = WorkOrder.objects.filter(
+        worker_id__in=[c.worker.pk for c in candidates], updated_at__gte=since
+    ).values("pk")
+    assigning = Q(action__in=ASSIGNING, at__gte=since, at__lte=at)
+    last = dict(
+        TimelineEntry.objects.filter(order_id__in=theirs)
+        .order_by()
+        .values("order__worker_id")
+        .annotate(last=Max(Case(When(assigning, then=F("at")))))
+        .values_list("order__worker_id", "last")
+    )
     return [replace(c, last_assigned=last.get(c.worker.pk)) for c in candidates]
+
+
+# --- Who is on duty, fast (see the module docstring) ----------------------------------------
+
+DUTY_TTL = 10.0
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """Who of a unit is on duty throughout [start, end), read at `loaded_at` (monotonic)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    # Each person with the paths of their areas (empty: they serve the whole unit).
+    people: list[tuple[User, tuple[str, ...]]]
+    loaded_at: float
+
+
+_duty_lock = threading.Lock()
+_pools: dict[tuple[int, str], _Pool] = {}
+# Bumped by every clear, so a pool read before an edit is not kept after it.
+_duty_generation = 0
+
+
+def clear_duty_cache(**kwargs: Any) -> None:
+    """Forget who is on duty (this process); also the receiver of roster and staff edits."""
+    global _duty_generation
+    with _duty_lock:
+        _pools.clear()
+        _duty_generation += 1
+
+
+_user_model = get_user_model()
+for _model in (Shift, RosterException, StaffProfile, _user_model):
+    post_save.connect(clear_duty_cache, sender=_model, dispatch_uid=f"dispatch-duty-{_model}")
+    post_delete.connect(clear_duty_cache, sender=_model, dispatch_uid=f"dispatch-duty-d-{_model}")
+for _through in (StaffProfile.areas.through, _user_model.groups.through):
+    m2m_changed.connect(clear_duty_cache, sender=_through, dispatch_uid=f"dispatch-duty-{_through}")
+
+
+def people_on_duty(
+    unit: Unit, area: Area | None, at: dt.datetime, *, role: str = Role.WORKER
+) -> list[User]:
+    """Exactly `on_duty(unit, area, at, role=role)`, asked once per stretch of the roster."""
+    key = (unit.pk, str(role))
+    now = time.monotonic()
+    pool = _pools.get(key)
+    if pool is None or not pool.start <= at < pool.end or now - pool.loaded_at > DUTY_TTL:
+        generation = _duty_generation
+        start, end = _stretch(unit, at)
+        people = [
+            (person, tuple(a.path for a in person.profile.areas.all()))  # prefetched
+            for person in on_duty(unit, None, at, role=role)
+        ]
+        pool = _Pool(start, end, people, now)
+        with _duty_lock:
+            if generation == _duty_generation:
+                _pools[key] = pool
+    if area is None:
+        return [person for person, _paths in pool.people]
+    # org.duty's own test: a person covers the area when one of their areas contains it
+    # (`Area.contains_area`: a path prefix), or when they have none (they serve wherever
+    # their unit does).
+    return [
+        person
+        for person, paths in pool.people
+        if not paths or any(area.path.startswith(path) for path in paths)
+    ]
+
+
+def _stretch(unit: Unit, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The boundaries of the roster around `at`: nobody's duty starts or ends in between.
+
+    `on_duty` at `at` looks at the shifts and exceptions that start on the local date of
+    `at` and the day before; every span it builds starts and ends at one of their times (on
+    that date or the next) or at an exception's. Those instants, plus the local midnights
+    that move the two-day window, bound a stretch in which its answer cannot change.
+    """
+    tz = timezone.get_default_timezone()
+    today = timezone.localtime(at, tz).date()
+    days = [today + dt.timedelta(days=d) for d in (-1, 0, 1)]
+
+    def instant(day: dt.date, moment: dt.time) -> dt.datetime:
+        return timezone.make_aware(dt.datetime.combine(day, moment), tz)
+
+    instants = {instant(today + dt.timedelta(days=d), dt.time(0)) for d in (-1, 0, 1, 2)}
+    weekdays = {day.weekday(): day for day in days}
+    shifts = (
+        Shift.objects.filter(user__profile__unit=unit, weekday__in=list(weekdays))
+        .values_list("weekday", "start", "end")
+        .distinct()
+    )
+    for weekday, begins, ends in shifts:
+        day = weekdays[weekday]
+        instants.add(instant(day, begins))
+        instants.add(instant(day if ends > begins else day + dt.timedelta(days=1), ends))
+    exceptions = (
+        RosterException.objects.filter(
+            user__profile__unit=unit, date__in=days, start__isnull=False, end__isnull=False
+        )
+        .values_list("date", "start", "end")
+        .distinct()
+    )
+    for day, off_or_extra_start, off_or_extra_end in exceptions:
+        if off_or_extra_start is None or off_or_extra_end is None:
+            continue  # filtered out above; a whole day off moves no boundary of its own
+        instants.add(instant(day, off_or_extra_start))
+        next_day = day if off_or_extra_end > off_or_extra_start else day + dt.timedelta(days=1)
+        instants.add(instant(next_day, off_or_extra_end))
+    return max(i for i in instants if i <= at), min(i for i in instants if i > at)

@@ -49,9 +49,11 @@ from django.utils.translation import gettext_lazy as _
 
 from yunbao.catalog.cache import active_category
 from yunbao.catalog.models import Category
-from yunbao.dispatch.assign import NOBODY_ON_DUTY, Assignment, choose_worker
+from yunbao.dispatch import routing
+from yunbao.dispatch.assign import NOBODY_ON_DUTY, Assignment, choose_worker, clear_duty_cache
 from yunbao.dispatch.models import AutoThreshold
 from yunbao.dispatch.routing import Route, route
+from yunbao.geo.locate import LocateError, locate
 from yunbao.geo.models import Area
 from yunbao.intake.models import DuplicateSuggestion
 from yunbao.workorders.models import Status, WorkOrder
@@ -63,6 +65,7 @@ __all__ = [
     "MISMATCH_PROBABILITY",
     "Plan",
     "Threshold",
+    "clear_caches",
     "current_classifier",
     "decide",
     "fallback_text",
@@ -175,6 +178,8 @@ class Plan:
 
 _thresholds_lock = threading.Lock()
 _thresholds: tuple[float, dict[int, tuple[float, bool]]] | None = None
+# Bumped by every clear, so thresholds read before an edit are not kept after it.
+_thresholds_generation = 0
 
 
 @receiver(post_save, sender=AutoThreshold, dispatch_uid="dispatch-threshold-saved")
@@ -185,9 +190,20 @@ def _threshold_changed(**kwargs: Any) -> None:
 
 def clear_thresholds() -> None:
     """Forget this process's thresholds; the next decision reads them again."""
-    global _thresholds
+    global _thresholds, _thresholds_generation
     with _thresholds_lock:
         _thresholds = None
+        _thresholds_generation += 1
+
+
+def clear_caches() -> None:
+    """Forget every per-process copy dispatch keeps: rules, thresholds, who is on duty.
+
+    For tests (a rolled-back test leaves no signal behind) and after bulk loads.
+    """
+    routing.clear()
+    clear_thresholds()
+    clear_duty_cache()
 
 
 def threshold_for(category: Category | None) -> Threshold:
@@ -196,10 +212,12 @@ def threshold_for(category: Category | None) -> Threshold:
     now = time.monotonic()
     cached = _thresholds
     if cached is None or now - cached[0] > THRESHOLDS_TTL:
+        generation = _thresholds_generation
         rows = AutoThreshold.objects.values_list("category_id", "threshold", "enabled")
         cached = (now, {cid: (value, enabled) for cid, value, enabled in rows})
         with _thresholds_lock:
-            _thresholds = cached
+            if generation == _thresholds_generation:
+                _thresholds = cached
     own = cached[1].get(category.pk) if category is not None else None
     if own is not None:
         return Threshold(own[0], "category", own[1])
@@ -213,6 +231,20 @@ def _area_of(order: WorkOrder) -> Area | None:
     if order.area_path:
         return Area.objects.filter(path=order.area_path).first()
     return None
+
+
+def _path_names(order: WorkOrder, area: Area) -> list[str]:
+    """The names from the district down to `area` ("测试区", "一街", "一村", "一格")."""
+    if order.grid_id is not None:
+        # The locator's cached index already knows the grid's ancestors: no query.
+        try:
+            location = locate(order.lat, order.lon)
+        except LocateError:
+            location = None
+        if location is not None and location.grid.pk == order.grid_id:
+            chain = [location.district, location.street, location.community, location.grid]
+            return [a.name for a in chain if a is not None]
+    return [a.name for a in area.ancestors()]
 
 
 class _Clock:
@@ -307,11 +339,7 @@ def decide(
     if order.grid_id is None:
         fallbacks.append(OUTSIDE_GRID)
     reasons["grid"] = (
-        {
-            "code": area.code,
-            "level": area.level,
-            "path": [a.name for a in area.ancestors()],
-        }
+        {"code": area.code, "level": area.level, "path": _path_names(order, area)}
         if area is not None
         else None
     )

@@ -78,7 +78,7 @@ class Match:
             "id": rule.pk,
             "rule": str(rule),
             "unit": rule.unit.code,
-            "area": rule.area.code if rule.area_id else None,
+            "area": rule.area.code if rule.area is not None else None,
             "area_depth": self.depth,
             "category": _KIND_NAMES[self.category_rank],
         }
@@ -144,7 +144,7 @@ def _load() -> _Rules:
     )
     index: dict[tuple[str, _CategoryKey], list[RoutingRule]] = defaultdict(list)
     for rule in rows:
-        index[(rule.area.path if rule.area_id else "", _category_key(rule))].append(rule)
+        index[(rule.area.path if rule.area is not None else "", _category_key(rule))].append(rule)
     loaded = _Rules(dict(index), now)
     with _lock:
         if generation == _generation:

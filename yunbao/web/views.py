@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -77,10 +78,19 @@ def home(request: HttpRequest) -> HttpResponse:
     counts = dict(visible.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     status_counts = [(label, counts.get(value, 0)) for value, label in Status.choices]
     overdue = visible.overdue().count()
+    tools: list[tuple[Promise, str]] = [(_("Report a problem"), reverse("intake-report"))]
+    if roles & {Role.DISPATCHER, Role.MANAGER, Role.ADMIN}:
+        tools.append((_("Dispatcher console"), reverse("dispatch-console")))
+    if roles & {Role.DISPATCHER, Role.MANAGER, Role.SUPERVISOR, Role.ADMIN}:
+        tools.append((_("Where would this go?"), reverse("dispatch-where")))
+    if roles & {Role.DISPATCHER, Role.MANAGER, Role.SUPERVISOR, Role.ORGANISER, Role.ADMIN}:
+        tools.append((_("QR posters"), reverse("qr-index")))
+    tools.append((_("My reports"), reverse("intake-mine")))
     return render(
         request,
         "web/home.html",
         {
+            "tools": tools,
             "panels": panels,
             "roles": [Role(r).label for r in sorted(roles)],
             "status_counts": status_counts,
