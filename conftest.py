@@ -21,13 +21,15 @@ def world(db: Any) -> World:
 def _fresh_catalog_cache() -> Iterator[None]:
     # Each test builds its own categories; a process-wide cache must not carry old rows.
     from yunbao.catalog import cache
-    from yunbao.dispatch import classifier
+    from yunbao.dispatch import classifier, policy
 
     cache.clear()
     classifier.invalidate_cache()
+    policy.clear_caches()
     yield
     cache.clear()
     classifier.invalidate_cache()
+    policy.clear_caches()
 
 
 @pytest.fixture(autouse=True)

@@ -112,6 +112,9 @@ def _databases() -> dict[str, Any]:
             "timeout": conf.read("SQLITE_BUSY_TIMEOUT"),
             "init_command": (
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                # Keep the planner's statistics fresh (cheap; analyses only what changed):
+                # without them SQLite plans the duplicate search on the wrong index.
+                " PRAGMA optimize=0x10002;"
             ),
         }
     return {"default": db}

@@ -33,7 +33,12 @@ def auto_dispatch_task(order_id: int) -> str:
 
 @subscribe
 def on_order_event(event: OrderEvent) -> None:
-    """A new order (any source) gets its automatic decision in the background."""
+    """A new order (any source) gets its automatic decision in the background; a human
+    accept with another category than the machine's becomes training data."""
+    if event.action == "accept":
+        from yunbao.dispatch.actions import note_correction
+
+        note_correction(event)
     if event.action == "submit" and settings.YUNBAO_DECIDE_ON_SUBMIT:
         # on_commit: the worker must find the committed row (events already run after commit,
         # this also holds when a caller publishes inside a longer transaction).

@@ -51,6 +51,11 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
         "catalog.change_category",
         "catalog.add_timelimit",
         "catalog.change_timelimit",
+        "dispatch.add_routingrule",
+        "dispatch.change_routingrule",
+        "dispatch.delete_routingrule",
+        "dispatch.add_autothreshold",
+        "dispatch.change_autothreshold",
     ),
     Role.DISPATCHER: (
         "workorders.view_*",
