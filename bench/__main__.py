@@ -43,6 +43,10 @@ def others() -> None:
     subprocess.run([sys.executable, "-m", "bench.dedupe"], check=True)
     print("\n== intake through gunicorn")
     subprocess.run([sys.executable, "-m", "bench.intake"], check=True)
+    print("\n== text classifier (100,000 texts)")
+    subprocess.run([sys.executable, "-m", "bench.classifier"], check=True)
+    print("\n== automatic dispatch decisions (10,000 grids, 500 staff, 50,000 open orders)")
+    subprocess.run([sys.executable, "-m", "bench.dispatch", "--analyze"], check=True)
 
 
 if __name__ == "__main__":
