@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import transaction
 from django_tasks import task
 
-from yunbao.workorders.events import OrderEvent, subscribe
+from yunbao.workorders.events import OrderEvent, subscribe, subscribe_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +30,19 @@ def auto_dispatch_task(order_id: int) -> str:
     return "automatic" if decision.automatic else "dispatcher"
 
 
+@subscribe_in_transaction
+def enqueue_decision(event: OrderEvent) -> None:
+    """A new order (any source) gets its automatic decision in the background. Enqueued in
+    the order's own transaction: the task row commits with the order or not at all, and the
+    report needs no second write."""
+    if event.action == "submit" and settings.YUNBAO_DECIDE_ON_SUBMIT:
+        auto_dispatch_task.enqueue(event.order_id)
+
+
 @subscribe
 def on_order_event(event: OrderEvent) -> None:
-    """A new order (any source) gets its automatic decision in the background; a human
-    accept with another category than the machine's becomes training data."""
+    """A human accept with another category than the machine's becomes training data."""
     if event.action == "accept":
         from yunbao.dispatch.actions import note_correction
 
         note_correction(event)
-    if event.action == "submit" and settings.YUNBAO_DECIDE_ON_SUBMIT:
-        # on_commit: the worker must find the committed row (events already run after commit,
-        # this also holds when a caller publishes inside a longer transaction).
-        transaction.on_commit(lambda: auto_dispatch_task.enqueue(event.order_id))

@@ -30,23 +30,37 @@ class OrderEvent:
 
 Subscriber = Callable[[OrderEvent], None]
 _subscribers: list[Subscriber] = []
+# Called inside the move's transaction: for writes that must commit with the move or not at
+# all (an outbox row, a task to enqueue). They must be quick, and an error undoes the move.
+_in_transaction: list[Subscriber] = []
 
 
 def subscribe(subscriber: Subscriber) -> Subscriber:
-    """Register `subscriber`; usable as a decorator."""
+    """Register `subscriber`, called after commit; usable as a decorator."""
     if subscriber not in _subscribers:
         _subscribers.append(subscriber)
     return subscriber
 
 
+def subscribe_in_transaction(subscriber: Subscriber) -> Subscriber:
+    """Register `subscriber`, called inside the move's transaction; usable as a decorator."""
+    if subscriber not in _in_transaction:
+        _in_transaction.append(subscriber)
+    return subscriber
+
+
 def unsubscribe(subscriber: Subscriber) -> None:
-    if subscriber in _subscribers:
-        _subscribers.remove(subscriber)
+    for registry in (_subscribers, _in_transaction):
+        if subscriber in registry:
+            registry.remove(subscriber)
 
 
 def publish(entry: TimelineEntry) -> None:
-    """Deliver the event of `entry` once the surrounding transaction commits."""
+    """Hand the event of `entry` to the in-transaction subscribers now, and to the others
+    once the surrounding transaction commits."""
     event = OrderEvent(entry.order_id, entry.pk, entry.action, entry.from_status, entry.to_status)
+    for subscriber in list(_in_transaction):
+        subscriber(event)
 
     def deliver() -> None:
         for subscriber in list(_subscribers):
