@@ -169,6 +169,7 @@ def load(*, orders: int = 3000, seed: int = 7, progress: Callable[[str], None] =
     summary = Summary()
     district = _areas(summary, progress)
     units = _units(district)
+    _rules(district, units)
     people = _people(units, summary)
     if not WorkOrder.objects.exists():
         # History is replayed with its own decisions; no background decision for each order.
@@ -220,6 +221,25 @@ def _units(district: Area) -> dict[str, Unit]:
         unit.areas.set(Area.objects.filter(code__in=area_codes))
         units[code] = unit
     return units
+
+
+def _rules(district: Area, units: dict[str, Unit]) -> None:
+    """Routing rules mirroring `_unit_for`, so new reports can be dispatched automatically."""
+    from yunbao.dispatch.models import RoutingRule
+
+    sanyuanli = Area.objects.get(code="440111001")
+    wanted = [
+        ("", district, "baiyun-sanitation"),
+        ("", sanyuanli, "sanyuanli-property"),
+        ("component:04", district, "baiyun-greening"),
+        ("event:02", district, "baiyun-squad"),
+        ("event:03", district, "baiyun-squad"),
+        ("event:05", district, "baiyun-squad"),
+    ]
+    for group, area, unit_code in wanted:
+        RoutingRule.objects.get_or_create(
+            category=None, category_group=group, area=area, defaults={"unit": units[unit_code]}
+        )
 
 
 def _people(units: dict[str, Unit], summary: Summary) -> dict[str, Any]:

@@ -35,3 +35,17 @@ def test_it_loads_once_with_every_role_and_consistent_orders() -> None:
     again = demo.load(orders=120, progress=lines.append)
     assert (again.areas, again.users, again.orders) == (0, 0, 0)
     assert WorkOrder.objects.count() == 120
+
+
+@pytest.mark.django_db
+def test_it_routes_every_category_somewhere() -> None:
+    from yunbao.catalog.models import Category
+    from yunbao.dispatch.routing import route
+
+    demo.load(orders=0, progress=lambda line: None)
+    grid = Area.objects.filter(
+        level=Level.GRID, path__startswith=Area.objects.get(code="440111003").path
+    ).first()
+    assert grid is not None
+    for category in Category.objects.filter(active=True):
+        assert route(category, grid).unit is not None, category.code
