@@ -22,15 +22,13 @@ perfectly separable; its figures measure speed and sanity, not accuracy on real 
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from bench.common import throwaway_database
 
 FULL = {"texts": 100_000, "cv_texts": 20_000, "single": 2_000, "demo_orders": 1_500}
 SMOKE = {"texts": 3_000, "cv_texts": 1_500, "single": 100, "demo_orders": 0}
@@ -326,24 +324,9 @@ def run(smoke: bool = False, seed: int = 2025) -> dict[str, float]:
 
 def main() -> None:
     """Run in a throwaway SQLite database under var/, deleted afterwards."""
-    database = BASE_DIR / "var" / f"bench-classifier-{os.getpid()}.sqlite3"
-    database.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "yunbao.settings_test"
-    os.environ["DATABASE_URL"] = f"sqlite:///{database}"
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    try:
-        call_command("migrate", verbosity=0)
+    with throwaway_database("classifier"):
         print("== category classifier (generated labelled reports, demo orders)")
         run(smoke="--smoke" in sys.argv[1:])
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        for suffix in ("", "-wal", "-shm", ".writelock"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

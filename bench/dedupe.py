@@ -31,16 +31,14 @@ label is never contradicted by a chance neighbour.
 from __future__ import annotations
 
 import math
-import os
 import random
 import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from bench.common import throwaway_database
 
 FULL = {"cells": 20, "originals": 800, "true": 600, "false": 600}
 SMOKE = {"cells": 6, "originals": 40, "true": 40, "false": 40}
@@ -487,24 +485,9 @@ def _print(figures: dict[str, float], outcomes: dict[str, Counter[str]]) -> None
 
 def main() -> None:
     """Run in a throwaway SQLite database under var/, deleted afterwards."""
-    database = BASE_DIR / "var" / f"bench-dedupe-{os.getpid()}.sqlite3"
-    database.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "yunbao.settings_test"
-    os.environ["DATABASE_URL"] = f"sqlite:///{database}"
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    try:
-        call_command("migrate", verbosity=0)
+    with throwaway_database("dedupe"):
         print("== duplicate detection (labelled synthetic reports)")
         run(smoke="--smoke" in sys.argv[1:])
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

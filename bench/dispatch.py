@@ -33,13 +33,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import random
 import time
-from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from bench.common import throwaway_database
 
 FULL = {
     "rows": 100,
@@ -395,31 +393,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--analyze", action="store_true", help="ANALYZE after the fixture")
     parser.add_argument("--stub", action="store_true", help="the stub, not the real classifier")
     args = parser.parse_args(argv)
-    database = BASE_DIR / "var" / f"bench-dispatch-{os.getpid()}.sqlite3"
-    url = args.database_url or f"sqlite:///{database}"
-    if args.database_url:
-        from bench.transitions import prepare_database
-
-        prepare_database(url)
-    else:
-        database.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "yunbao.settings_test"
-    os.environ["DATABASE_URL"] = url
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    try:
-        call_command("migrate", verbosity=0)
+    with throwaway_database("dispatch", args.database_url):
         figures = run(smoke=args.smoke, analyze=args.analyze, stub=args.stub)
         print(json.dumps(figures, ensure_ascii=False))
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.database_url:
-            for suffix in ("", "-wal", "-shm", ".writelock"):
-                Path(f"{database}{suffix}").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,12 @@ and prints lookups/s for each with the ratios single/naive and batched/single.
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from bench.common import throwaway_database
 
 # The town: 100 × 100 grids of 100 m (10 km × 10 km, the pilot's size) or a tiny one.
 FULL = {
@@ -167,23 +165,8 @@ def run(smoke: bool = False) -> dict[str, float]:
 
 def main() -> None:
     """Run in a throwaway SQLite database under var/, deleted afterwards."""
-    database = BASE_DIR / "var" / f"bench-locate-{os.getpid()}.sqlite3"
-    database.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "yunbao.settings_test"
-    os.environ["DATABASE_URL"] = f"sqlite:///{database}"
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    try:
-        call_command("migrate", verbosity=0)
+    with throwaway_database("locate"):
         run(smoke="--smoke" in sys.argv[1:])
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -164,19 +164,10 @@ def create_report(
     files: list[UploadedFile] = list(photos or [])
     report = actions.ReportInput(
         key=request.headers.get("Idempotency-Key", ""),
-        lat=data.lat,
-        lon=data.lon,
-        crs=data.crs,
-        location_source=data.location_source,
-        area=data.area,
-        unit=data.unit,
-        category=data.category,
-        description=data.description,
-        nickname=data.nickname,
-        phone=data.phone,
         device=device_of(request),
         # Read at most one byte past the limit: enough to refuse a huge file, never more.
         photos=[(f.name or "", f.read(limit)) for f in files],
+        **data.dict(),
     )
     try:
         result = actions.submit_report(report, actor=request.user)

@@ -225,6 +225,7 @@ def _units(district: Area) -> dict[str, Unit]:
 
 def _rules(district: Area, units: dict[str, Unit]) -> None:
     """Routing rules mirroring `_unit_for`, so new reports can be dispatched automatically."""
+    from yunbao.dispatch.actions import save_rule
     from yunbao.dispatch.models import RoutingRule
 
     sanyuanli = Area.objects.get(code="440111001")
@@ -237,9 +238,9 @@ def _rules(district: Area, units: dict[str, Unit]) -> None:
         ("event:05", district, "baiyun-squad"),
     ]
     for group, area, unit_code in wanted:
-        RoutingRule.objects.get_or_create(
-            category=None, category_group=group, area=area, defaults={"unit": units[unit_code]}
-        )
+        if not RoutingRule.objects.filter(category=None, category_group=group, area=area).exists():
+            rule = RoutingRule(category_group=group, area=area, unit=units[unit_code])
+            save_rule(rule, actor=None)
 
 
 def _people(units: dict[str, Unit], summary: Summary) -> dict[str, Any]:
