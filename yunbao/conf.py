@@ -233,6 +233,10 @@ SETTINGS: tuple[Setting, ...] = (
         "default: a table and `yunbao db_worker`) or `immediate` (inline, for tests).",
         parse_choice("database", "immediate"),
     ),
+    # --- Background jobs (yunbao.jobs): add job settings below this line. ---
+    # --- Notifications (yunbao.notify): add notification settings below this line. ---
+    # --- Time limits (yunbao.sla): add SLA settings below this line. ---
+    # --- Field work (yunbao.field): add field-work settings below this line. ---
     Setting(
         "MAP_TILE_URL",
         "",

@@ -53,9 +53,13 @@ INSTALLED_APPS = [
     "yunbao.geo",
     "yunbao.catalog",
     "yunbao.org",
+    "yunbao.jobs",
     "yunbao.workorders",
+    "yunbao.notify",
+    "yunbao.sla",
     "yunbao.intake",
     "yunbao.dispatch",
+    "yunbao.field",
     "yunbao.web",
 ]
 

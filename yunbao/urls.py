@@ -14,6 +14,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("orders/", include("yunbao.workorders.urls")),
     path("dispatch/console/", include("yunbao.dispatch.urls_console")),
     path("dispatch/", include("yunbao.dispatch.urls")),
+    path("field/", include("yunbao.field.urls")),
+    path("notify/", include("yunbao.notify.urls")),
     path("qr/", include("yunbao.intake.urls_qr")),
     path("api/v1/", api.urls),
     path("", include("yunbao.intake.urls")),

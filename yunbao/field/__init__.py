@@ -1,0 +1,1 @@
+"""Field work: the worker's phone pages and the supervisor's verification pages."""

@@ -1,0 +1,9 @@
+"""Field work app."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class FieldConfig(AppConfig):
+    name = "yunbao.field"
+    verbose_name = _("Field work")

@@ -1,0 +1,6 @@
+"""URLs of the field app."""
+
+from django.urls import URLPattern, path  # noqa: F401
+
+app_name = "field"
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,9 @@
+"""Background jobs app."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class JobsConfig(AppConfig):
+    name = "yunbao.jobs"
+    verbose_name = _("Background jobs")

@@ -1,0 +1,1 @@
+"""Time limits: warnings before and escalations after each stage's deadline."""
