@@ -142,3 +142,20 @@ def build_world() -> World:
         "ada": staff("ada", [Role.ADMIN]),
     }
     return World(district, street1, street2, grid1, grid1b, grid2, unit1, unit2, category, users)
+
+
+def stored_photo(colour: str = "green") -> Any:
+    """A small JPEG saved to the default storage, as intake's pipeline leaves it: the
+    proof a worker attaches when finishing."""
+    import io
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from PIL import Image
+
+    from yunbao.workorders.actions import PhotoInput
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), colour).save(buffer, "JPEG")
+    name = default_storage.save("photos/test/after.jpg", ContentFile(buffer.getvalue()))
+    return PhotoInput(image=name, width=32, height=24)

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["gcj02_to_wgs84", "out_of_china", "wgs84_to_gcj02"]
+__all__ = ["EARTH_RADIUS_M", "gcj02_to_wgs84", "haversine_m", "out_of_china", "wgs84_to_gcj02"]
+
+# Mean Earth radius (IUGG), for great-circle distances.
+EARTH_RADIUS_M = 6_371_008.8
 
 # Semi-major axis and eccentricity² of the Krasovsky 1940 ellipsoid, which GCJ-02 uses.
 _A = 6378245.0
@@ -73,3 +76,12 @@ def gcj02_to_wgs84(lat: float, lon: float) -> tuple[float, float]:
             break
         w_lat, w_lon = w_lat - e_lat, w_lon - e_lon
     return w_lat, w_lon
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres between two WGS-84 points (on the mean sphere)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi = phi2 - phi1
+    dlambda = math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))

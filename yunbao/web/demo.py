@@ -11,16 +11,21 @@ Loading is idempotent: what exists is kept, what is missing is added.
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.test.utils import override_settings
 from django.utils import timezone
+from PIL import Image
 
 from yunbao.catalog.models import Category
 from yunbao.geo.models import Area, Level
@@ -312,6 +317,20 @@ def describe(category: Category, rng: random.Random) -> str:
     return f"{rng.choice(PLACES)}{what}{rng.choice(ENDINGS)}"
 
 
+_AFTER_PHOTOS: dict[str, actions.PhotoInput] = {}
+
+
+def _after_photo() -> actions.PhotoInput:
+    """The one after-photo every demo order is finished with (stored once per media root)."""
+    root = str(settings.MEDIA_ROOT)
+    if root not in _AFTER_PHOTOS:
+        buffer = io.BytesIO()
+        Image.new("RGB", (640, 480), (96, 160, 96)).save(buffer, "JPEG", quality=70)
+        name = default_storage.save("photos/demo/after.jpg", ContentFile(buffer.getvalue()))
+        _AFTER_PHOTOS[root] = actions.PhotoInput(image=name, width=640, height=480)
+    return _AFTER_PHOTOS[root]
+
+
 def _orders(
     count: int,
     rng: random.Random,
@@ -433,9 +452,14 @@ def _one_order(
         if (t := later(5, 30)) is None:
             return
         actions.start(order, actor=worker, at=t)
+        if (t := later(5, 40)) is None:
+            return
+        # Phones place the worker within a few tens of metres of the report.
+        jitter = rng.uniform(-0.0003, 0.0003)
+        actions.arrive(order, actor=worker, lat=order.lat + jitter, lon=order.lon - jitter, at=t)
         if (t := towards(order.handle_due)) is None:
             return
-        actions.finish(order, actor=worker, note="已处理完毕", at=t)
+        actions.finish(order, actor=worker, note="已处理完毕", at=t, photos=[_after_photo()])
         if (t := towards(order.check_due)) is None:
             return
         if round_ == 0 and rng.random() < 0.07:

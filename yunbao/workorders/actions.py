@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
@@ -21,7 +23,8 @@ from django.utils.translation import gettext as _
 
 from yunbao.catalog.limits import time_limit
 from yunbao.catalog.models import Category, Scene, Stage, Urgency
-from yunbao.geo.locate import OutsideDistrict, h3_cell, locate
+from yunbao.geo.coords import haversine_m
+from yunbao.geo.locate import LocateError, OutsideDistrict, check_coordinates, h3_cell, locate
 from yunbao.geo.models import Area, Level
 from yunbao.lib.worktime import default_calendar
 from yunbao.org.models import Role, Unit
@@ -30,14 +33,24 @@ from yunbao.workorders import events
 from yunbao.workorders.models import (
     OPEN_STATUSES,
     STAGE_OF_STATUS,
+    OrderRequest,
     Photo,
     PhotoKind,
+    RequestKind,
+    RequestStatus,
     Source,
     Status,
     TimelineEntry,
     WorkOrder,
 )
-from yunbao.workorders.transitions import SYSTEM, TRANSITIONS, Relation, Transition, target_of
+from yunbao.workorders.transitions import (
+    REPORTER,
+    SYSTEM,
+    TRANSITIONS,
+    Relation,
+    Transition,
+    target_of,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -71,17 +84,37 @@ ROLE_PRIORITY = (
 )
 
 
-def allowed_actions(order: WorkOrder, actor: Actor) -> list[Transition]:
+# Which request each request move files, and which move approves a request of each kind.
+REQUEST_OF_ACTION = {
+    "request_extension": RequestKind.EXTENSION,
+    "request_suspension": RequestKind.SUSPENSION,
+    "request_void": RequestKind.VOID,
+}
+APPROVAL_OF_KIND = {
+    RequestKind.EXTENSION: "extend",
+    RequestKind.SUSPENSION: "suspend",
+    RequestKind.VOID: "void",
+}
+
+
+def allowed_actions(
+    order: WorkOrder, actor: Actor, *, as_reporter: bool = False
+) -> list[Transition]:
     """The moves `actor` may make on `order` now (for the buttons on a page)."""
     return [
         t
         for t in TRANSITIONS.values()
-        if order.status in t.sources and _acting_role(t, order, actor) is not None
+        if order.status in t.sources and _acting_role(t, order, actor, as_reporter) is not None
     ]
 
 
-def _acting_role(t: Transition, order: WorkOrder, actor: Actor) -> str | None:
+def _acting_role(
+    t: Transition, order: WorkOrder, actor: Actor, as_reporter: bool = False
+) -> str | None:
     if actor is None:
+        if as_reporter:
+            # The caller has checked the report's tracking token: the anonymous reporter.
+            return REPORTER if REPORTER in t.roles and t.relation is Relation.REPORTER else None
         return SYSTEM if SYSTEM in t.roles else None
     held = roles_of(actor) & t.roles
     if not held:
@@ -105,6 +138,7 @@ def _enter(order: WorkOrder, status: str, at: datetime) -> None:
         order.dispatch_due = _due(order, Stage.DISPATCH, at)
     elif status == Status.DISPATCHED:
         order.dispatched_at = at
+        order.arrived_at = None
         order.handle_due = _due(order, Stage.HANDLE, at)
     elif status == Status.IN_PROGRESS:
         order.started_at = at
@@ -124,11 +158,13 @@ def transition(
     at: datetime | None = None,
     data: dict[str, Any] | None = None,
     change: Callable[[WorkOrder], None] | None = None,
+    as_reporter: bool = False,
 ) -> TimelineEntry:
     """Make one move of the state machine, or raise and change nothing.
 
     `change` edits the locked order (unit, worker, category …) before the status moves;
-    `at` lets imports and the demo replay history and defaults to now.
+    `at` lets imports and the demo replay history and defaults to now. `as_reporter` (with
+    no actor) acts for a reporter without an account whose tracking token the caller checked.
     """
     t = TRANSITIONS.get(action)
     if t is None:
@@ -144,7 +180,7 @@ def transition(
             .select_related("category")
             .get(pk=order.pk)
         )
-        role = _acting_role(t, locked, actor)
+        role = _acting_role(t, locked, actor, as_reporter)
         if role is None:
             log.warning("refused %s on %s by %s: role", action, locked.number, actor)
             raise NotAllowed(
@@ -173,6 +209,18 @@ def transition(
             on_time = None if due is None else at <= due
         if change is not None:
             change(locked)
+        _settle_request(locked, t, from_status, to_status, actor, note, at)
+        after_photos: list[int] = []
+        if t.needs_after_photo:
+            # Photos uploaded for this round (possibly earlier, on a flaky network) and not
+            # yet tied to a move are the proof of this one.
+            after_photos = list(
+                locked.photos.filter(kind=PhotoKind.AFTER, entry__isnull=True).values_list(
+                    "pk", flat=True
+                )
+            )
+            if not after_photos:
+                raise InvalidInput(_("Add at least one photo of the result."))
         if to_status != from_status:
             if to_status == Status.SUSPENDED:
                 locked.suspended_from, locked.suspended_at = from_status, at
@@ -194,9 +242,57 @@ def transition(
             on_time=on_time,
             data=data or {},
         )
+        if after_photos:
+            Photo.objects.filter(pk__in=after_photos).update(entry=entry)
         events.publish(entry)
     _copy_state(locked, order)
     return entry
+
+
+def _settle_request(
+    order: WorkOrder,
+    t: Transition,
+    from_status: str,
+    to_status: str,
+    actor: Actor,
+    note: str,
+    at: datetime,
+) -> None:
+    """Decide the order's waiting request, if this move approves, refuses or overtakes it.
+
+    The approving move (extend, suspend, void) approves it; `refuse` refuses it; any other
+    move that changes the status (a return, a finish …) makes it moot, recorded as refused.
+    Whatever the outcome, a clock paused for the request runs again.
+    """
+    if t.action in REQUEST_OF_ACTION:
+        return  # the request verb itself creates the row (in its `change`)
+    pending = order.requests.filter(status=RequestStatus.PENDING).first()
+    if pending is None:
+        if t.action == "refuse":
+            raise InvalidInput(_("No request is waiting for a decision on this order."))
+        return
+    approved = t.action == APPROVAL_OF_KIND[RequestKind(pending.kind)]
+    if not (approved or t.action == "refuse" or to_status != from_status):
+        return
+    pending.status = RequestStatus.APPROVED if approved else RequestStatus.REFUSED
+    pending.decided_by = actor
+    pending.decided_at = at
+    pending.decision_note = note or (
+        ""
+        if approved or t.action == "refuse"
+        else _("Overtaken by: %(action)s") % {"action": t.label}
+    )
+    pending.save()
+    if order.paused_at is not None:
+        stage = order.current_stage
+        # An approved extension sets its own new deadline; otherwise the wait is given back.
+        if (
+            stage
+            and order.due_for(stage)
+            and not (approved and pending.kind == RequestKind.EXTENSION)
+        ):
+            setattr(order, f"{stage}_due", order.due_for(stage) + (at - order.paused_at))
+        order.paused_at = None
 
 
 def _shift_paused_clock(order: WorkOrder, at: datetime) -> None:
@@ -429,18 +525,199 @@ def return_order(
     return transition(order, "return", actor=actor, note=note, at=at, change=change)
 
 
+@dataclass(frozen=True)
+class PhotoInput:
+    """A photo already checked, stripped of EXIF and stored (by intake's photo pipeline)."""
+
+    image: str
+    thumbnail: str = ""
+    width: int = 0
+    height: int = 0
+    taken_at: datetime | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
 def finish(
     order: WorkOrder,
     *,
     actor: Actor,
     note: str,
     at: datetime | None = None,
-    photos: Iterable[File[Any]] = (),
+    photos: Iterable[File[Any] | PhotoInput] = (),
 ) -> TimelineEntry:
-    entry = transition(order, "finish", actor=actor, note=note, at=at)
-    for photo in photos:
-        add_photo(order, actor=actor, kind=PhotoKind.AFTER, image=photo, entry=entry)
-    return entry
+    """处置完成: the handling note and at least one after-photo (given here or uploaded
+    before with `add_photo`) are required; the photos commit with the move or not at all."""
+    photos = list(photos)
+
+    def change(o: WorkOrder) -> None:
+        for photo in photos:
+            if isinstance(photo, PhotoInput):
+                add_photo(
+                    o,
+                    actor=actor,
+                    kind=PhotoKind.AFTER,
+                    image=photo.image,
+                    thumbnail=photo.thumbnail or None,
+                    width=photo.width,
+                    height=photo.height,
+                    taken_at=photo.taken_at,
+                    lat=photo.lat,
+                    lon=photo.lon,
+                )
+            else:
+                add_photo(o, actor=actor, kind=PhotoKind.AFTER, image=photo)
+
+    return transition(order, "finish", actor=actor, note=note, at=at, change=change)
+
+
+def arrive(
+    order: WorkOrder,
+    *,
+    actor: Actor,
+    lat: float,
+    lon: float,
+    accuracy_m: float | None = None,
+    at: datetime | None = None,
+) -> TimelineEntry:
+    """到场: recorded with the phone's position; too far from the order is allowed but
+    recorded as a warning on the timeline (the supervisor sees it)."""
+    try:
+        check_coordinates(lat, lon)
+    except LocateError as exc:
+        raise InvalidInput(str(exc)) from exc
+    distance = round(haversine_m(lat, lon, order.lat, order.lon))
+    too_far = distance > settings.YUNBAO_ARRIVE_RADIUS_M
+    if too_far:
+        log.warning("order %s: %s arrived %d m away", order.number, actor, distance)
+
+    def change(o: WorkOrder) -> None:
+        o.arrived_at = at or timezone.now()
+
+    return transition(
+        order,
+        "arrive",
+        actor=actor,
+        note=_("Arrived %(distance)d m from the reported place.") % {"distance": distance}
+        if too_far
+        else "",
+        at=at,
+        change=change,
+        data={
+            "lat": lat,
+            "lon": lon,
+            "accuracy_m": accuracy_m,
+            "distance_m": distance,
+            "too_far": too_far,
+        },
+    )
+
+
+def request_change(
+    order: WorkOrder,
+    *,
+    actor: Actor,
+    kind: str,
+    note: str,
+    until: datetime | None = None,
+    at: datetime | None = None,
+) -> TimelineEntry:
+    """Ask for an extension (延期, with the deadline wanted), a suspension (挂账) or a void;
+    a supervisor decides. While an extension request waits, the stage clock is paused."""
+    kind = RequestKind(kind)
+    action = next(a for a, k in REQUEST_OF_ACTION.items() if k == kind)
+    moment = at or timezone.now()
+    if kind == RequestKind.EXTENSION and until is None:
+        raise InvalidInput(_("Say until when you need more time."))
+
+    def change(o: WorkOrder) -> None:
+        if o.requests.filter(status=RequestStatus.PENDING).exists():
+            raise InvalidInput(_("A request is already waiting for a decision on this order."))
+        if kind == RequestKind.EXTENSION:
+            assert until is not None
+            if o.handle_due is not None and until <= o.handle_due:
+                raise InvalidInput(_("An extension must end after the current deadline."))
+            o.paused_at = moment
+        OrderRequest.objects.create(
+            order=o,
+            kind=kind,
+            reason=note.strip(),
+            until=until,
+            requested_by=actor,
+            requested_at=moment,
+        )
+
+    return transition(
+        order,
+        action,
+        actor=actor,
+        note=note,
+        at=moment,
+        change=change,
+        data={"until": until.isoformat()} if until else {},
+    )
+
+
+def decide_request(
+    request: OrderRequest,
+    *,
+    actor: Actor,
+    approve: bool,
+    note: str = "",
+    at: datetime | None = None,
+) -> TimelineEntry:
+    """Approve (by making the move asked for) or refuse a waiting request."""
+    if request.status != RequestStatus.PENDING:
+        raise InvalidInput(_("This request has already been decided."))
+    order = request.order
+    if not approve:
+        return transition(
+            order, "refuse", actor=actor, note=note, at=at, data={"request": request.pk}
+        )
+    reason = note or request.reason
+    match request.kind:
+        case RequestKind.EXTENSION:
+            assert request.until is not None
+            return extend(order, actor=actor, until=request.until, note=reason, at=at)
+        case RequestKind.SUSPENSION:
+            return suspend(order, actor=actor, note=reason, at=at)
+        case _:
+            return void(order, actor=actor, note=reason, at=at)
+
+
+def reopen(
+    order: WorkOrder,
+    *,
+    actor: Actor,
+    note: str,
+    at: datetime | None = None,
+    as_reporter: bool = False,
+) -> TimelineEntry:
+    """The reporter says it is not really fixed: back to the same worker as rework, within
+    `YUNBAO_REOPEN_DAYS` of closing."""
+    moment = at or timezone.now()
+
+    def change(o: WorkOrder) -> None:
+        limit = timedelta(days=settings.YUNBAO_REOPEN_DAYS)
+        if o.closed_at is None or moment - o.closed_at > limit:
+            raise InvalidInput(
+                _("An order can be reopened within %(days)d days of closing.")
+                % {"days": settings.YUNBAO_REOPEN_DAYS}
+            )
+        o.rework_count += 1
+        o.rating = None
+        o.rating_comment = ""
+
+    return transition(
+        order,
+        "reopen",
+        actor=actor,
+        note=note,
+        at=moment,
+        change=change,
+        as_reporter=as_reporter,
+        data={"rework": True},
+    )
 
 
 def verify(
@@ -506,6 +783,7 @@ def rate(
     rating: int,
     comment: str = "",
     at: datetime | None = None,
+    as_reporter: bool = False,
 ) -> TimelineEntry:
     if not isinstance(rating, int) or not 1 <= rating <= 5:
         raise InvalidInput(_("A rating is a whole number from 1 to 5."))
@@ -515,7 +793,14 @@ def rate(
         o.rating_comment = comment.strip()
 
     return transition(
-        order, "rate", actor=actor, note=comment, at=at, change=change, data={"rating": rating}
+        order,
+        "rate",
+        actor=actor,
+        note=comment,
+        at=at,
+        change=change,
+        data={"rating": rating},
+        as_reporter=as_reporter,
     )
 
 

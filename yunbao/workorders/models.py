@@ -75,7 +75,7 @@ class WorkOrderQuerySet(models.QuerySet["WorkOrder"]):
     def overdue(self, now: datetime | None = None) -> WorkOrderQuerySet:
         """Open orders whose running stage is past its deadline."""
         now = now or timezone.now()
-        return self.filter(
+        return self.filter(paused_at__isnull=True).filter(
             Q(status=Status.SUBMITTED, accept_due__lt=now)
             | Q(status=Status.ACCEPTED, dispatch_due__lt=now)
             | Q(status__in=[Status.DISPATCHED, Status.IN_PROGRESS], handle_due__lt=now)
@@ -162,12 +162,16 @@ class WorkOrder(models.Model):
         _("suspended from"), max_length=16, choices=Status.choices, blank=True
     )
     suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    # Since when the running stage's clock is paused while an extension request waits for
+    # its approver (the worker should not be punished for the approver's delay).
+    paused_at = models.DateTimeField(_("clock paused at"), null=True, blank=True)
 
     # When each stage was reached (the latest time, after rework).
     created_at = models.DateTimeField(_("reported at"), db_index=True)
     accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
     dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    arrived_at = models.DateTimeField(_("arrived at"), null=True, blank=True)
     handled_at = models.DateTimeField(_("handled at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -338,3 +342,64 @@ class Photo(models.Model):
             return False
         limit = timedelta(days=settings.YUNBAO_PHOTO_OLD_DAYS)
         return self.order.created_at - self.taken_at > limit
+
+
+class RequestKind(models.TextChoices):
+    EXTENSION = "extension", _("Extension (延期)")
+    SUSPENSION = "suspension", _("Suspension (挂账)")
+    VOID = "void", _("Void (作废)")
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for approval")
+    APPROVED = "approved", _("Approved")
+    REFUSED = "refused", _("Refused")
+
+
+class OrderRequest(models.Model):
+    """A worker's (or dispatcher's) request for an extension, a suspension or a void, which
+    a supervisor or manager approves or refuses. At most one waits per order."""
+
+    order = models.ForeignKey(
+        WorkOrder, verbose_name=_("order"), on_delete=models.CASCADE, related_name="requests"
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=RequestKind.choices)
+    status = models.CharField(
+        _("status"), max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING
+    )
+    reason = models.TextField(_("reason"))
+    # Extensions only: the deadline asked for.
+    until = models.DateTimeField(_("until"), null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+
+    class Meta:
+        verbose_name = _("request")
+        verbose_name_plural = _("requests")
+        ordering = ["requested_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(status="pending"),
+                name="one_pending_request_per_order",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind} {self.status}"

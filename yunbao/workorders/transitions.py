@@ -23,6 +23,9 @@ from yunbao.workorders.models import OPEN_STATUSES, Status
 
 # The machine's own decisions (automatic accept and dispatch) are made in this role.
 SYSTEM = "system"
+# A reporter without an account, recognised by the caller through the tracking token of
+# their report (intake checks it); they may only make the reporter's own moves.
+REPORTER = "reporter"
 
 
 class Relation(StrEnum):
@@ -32,8 +35,10 @@ class Relation(StrEnum):
     REPORTER = "reporter"  # the person who reported it
 
 
-# A target of None means "back to where it was before" (resume after suspension).
+# A target of None means "back to where it was before" (resume after suspension), and
+# STAY means the status does not change (a request, an arrival, a refusal).
 PREVIOUS = None
+STAY = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class Transition:
     # The stage whose clock this move stops; its on-time flag goes on the timeline row.
     ends_stage: str | None = None
     note_required: bool = False
+    # Finishing needs proof: at least one after-photo.
+    needs_after_photo: bool = False
 
 
 def _roles(*roles: str) -> frozenset[str]:
@@ -56,6 +63,7 @@ def _roles(*roles: str) -> frozenset[str]:
 DESK = _roles(Role.DISPATCHER, Role.MANAGER, Role.ADMIN, SYSTEM)
 CHECKERS = _roles(Role.SUPERVISOR, Role.INSPECTOR, Role.MANAGER, Role.ADMIN)
 APPROVERS = _roles(Role.SUPERVISOR, Role.MANAGER, Role.ADMIN)
+REPORTERS = _roles(Role.RESIDENT, Role.INSPECTOR, REPORTER)
 IN_HAND = (Status.DISPATCHED, Status.IN_PROGRESS)
 
 TRANSITIONS: dict[str, Transition] = {
@@ -102,11 +110,53 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "start",
-            _("Start (on my way)"),
+            _("Take the task (接单)"),
             (Status.DISPATCHED,),
             Status.IN_PROGRESS,
             _roles(Role.WORKER),
             relation=Relation.ASSIGNEE,
+        ),
+        Transition(
+            "arrive",
+            _("Arrived on site (到场)"),
+            (Status.IN_PROGRESS,),
+            STAY,
+            _roles(Role.WORKER),
+            relation=Relation.ASSIGNEE,
+        ),
+        Transition(
+            "request_extension",
+            _("Ask for more time (延期申请)"),
+            IN_HAND,
+            STAY,
+            _roles(Role.WORKER),
+            relation=Relation.ASSIGNEE,
+            note_required=True,
+        ),
+        Transition(
+            "request_suspension",
+            _("Ask to suspend (挂账申请)"),
+            IN_HAND,
+            STAY,
+            _roles(Role.WORKER),
+            relation=Relation.ASSIGNEE,
+            note_required=True,
+        ),
+        Transition(
+            "request_void",
+            _("Ask to void (作废申请)"),
+            (*IN_HAND, Status.ACCEPTED, Status.SUSPENDED),
+            STAY,
+            DESK | _roles(Role.WORKER, Role.SUPERVISOR),
+            note_required=True,
+        ),
+        Transition(
+            "refuse",
+            _("Refuse the request"),
+            (Status.ACCEPTED, *IN_HAND, Status.SUSPENDED),
+            STAY,
+            APPROVERS,
+            note_required=True,
         ),
         Transition(
             "return",
@@ -124,6 +174,8 @@ TRANSITIONS: dict[str, Transition] = {
             _roles(Role.WORKER),
             relation=Relation.ASSIGNEE,
             ends_stage=Stage.HANDLE,
+            note_required=True,
+            needs_after_photo=True,
         ),
         Transition(
             "verify",
@@ -170,16 +222,25 @@ TRANSITIONS: dict[str, Transition] = {
             _("Void"),
             OPEN_STATUSES,
             Status.VOIDED,
-            _roles(Role.MANAGER, Role.ADMIN),
+            APPROVERS,
             note_required=True,
         ),
         Transition(
             "rate",
             _("Rate the result"),
             (Status.CLOSED,),
-            Status.CLOSED,
-            _roles(Role.RESIDENT, Role.INSPECTOR),
+            STAY,
+            REPORTERS,
             relation=Relation.REPORTER,
+        ),
+        Transition(
+            "reopen",
+            _("Not fixed: reopen"),
+            (Status.CLOSED,),
+            Status.DISPATCHED,
+            REPORTERS,
+            relation=Relation.REPORTER,
+            note_required=True,
         ),
     )
 }
@@ -187,6 +248,8 @@ TRANSITIONS: dict[str, Transition] = {
 
 def target_of(transition: Transition, current: str, suspended_from: str) -> str:
     """Where `transition` leads from `current`."""
+    if transition.target == STAY:
+        return current
     if transition.target is not PREVIOUS:
         return transition.target
     if current == Status.SUSPENDED:

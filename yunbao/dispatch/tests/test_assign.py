@@ -18,7 +18,7 @@ from yunbao.dispatch.positions import latest_positions
 from yunbao.org.actions import create_staff
 from yunbao.org.duty import on_duty
 from yunbao.org.models import Role, RosterException, Shift, Unit, UnitKind, Weekday
-from yunbao.testing import World
+from yunbao.testing import World, stored_photo
 from yunbao.workorders import actions as orders
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +74,7 @@ def hand(
     if finish:
         later = at + dt.timedelta(minutes=5)
         orders.start(order, actor=person, at=later)
-        orders.finish(order, actor=person, note="done", at=later)
+        orders.finish(order, actor=person, note="done", at=later, photos=[stored_photo()])
 
 
 # --- Roster edges --------------------------------------------------------------------------
@@ -276,7 +276,13 @@ def test_it_counts_a_reassignment_as_an_assignment(world: World) -> None:
     orders.dispatch(order, actor=None, unit=world.unit1, worker=second, at=now)
     orders.assign(order, actor=None, worker=first, at=now + dt.timedelta(minutes=1))
     orders.start(order, actor=first, at=now + dt.timedelta(minutes=2))
-    orders.finish(order, actor=first, note="done", at=now + dt.timedelta(minutes=3))
+    orders.finish(
+        order,
+        actor=first,
+        note="done",
+        at=now + dt.timedelta(minutes=3),
+        photos=[stored_photo()],
+    )
 
     chosen = choose_worker(world.unit1, world.point1(), world.grid1, now + dt.timedelta(minutes=10))
 

@@ -18,7 +18,7 @@ from yunbao.dispatch import classifier
 from yunbao.dispatch.classifier import Classifier, TrainingError
 from yunbao.dispatch.models import ClassifierModel, Correction
 from yunbao.dispatch.training import LabelledTexts, training_data_from_orders
-from yunbao.testing import World
+from yunbao.testing import World, stored_photo
 from yunbao.workorders import actions
 from yunbao.workorders.models import WorkOrder
 
@@ -339,7 +339,7 @@ def close(world: World, order: WorkOrder) -> WorkOrder:
     actions.accept(order, actor=world.users["alice"])
     actions.dispatch(order, actor=world.users["alice"], unit=world.unit1, worker=bob)
     actions.start(order, actor=bob)
-    actions.finish(order, actor=bob, note="done")
+    actions.finish(order, actor=bob, note="done", photos=[stored_photo()])
     actions.verify(order, actor=world.users["carol"])
     return order
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from bench.dedupe import run as run_benchmark
 from yunbao.catalog.models import Category
 from yunbao.intake.dedupe import Candidate, decide, find_candidates, haversine_m, nearby_open
+from yunbao.testing import stored_photo
 from yunbao.workorders import actions
 from yunbao.workorders.models import Status, WorkOrder
 
@@ -133,7 +134,7 @@ def test_it_ignores_closed_and_merged_orders(world: Any, now: datetime) -> None:
     actions.accept(closed, actor=None)
     actions.dispatch(closed, actor=None, unit=world.unit1, worker=bob)
     actions.start(closed, actor=bob)
-    actions.finish(closed, actor=bob, note="cleaned")
+    actions.finish(closed, actor=bob, note="cleaned", photos=[stored_photo()])
     actions.verify(closed, actor=carol)
     kept = report(world, now=now)
     merged = report(world, now=now)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from yunbao.testing import stored_photo
 from yunbao.workorders import actions
-from yunbao.workorders.models import Status, WorkOrder
+from yunbao.workorders.models import OrderRequest, Status, WorkOrder
 
 # How to reach each status from a fresh report, as (action, who) steps; None = the system.
 PATHS: dict[str, list[tuple[str, str | None]]] = {
@@ -72,7 +73,28 @@ def do(world: Any, action: str, order: WorkOrder, actor: Any, at: Any = None) ->
     if action == "return":
         return actions.return_order(order, actor=actor, note="不是我们的责任区", at=at)
     if action == "finish":
-        return actions.finish(order, actor=actor, note="已清理", at=at)
+        return actions.finish(order, actor=actor, note="已清理", at=at, photos=[stored_photo()])
+    if action == "arrive":
+        return actions.arrive(order, actor=actor, lat=order.lat, lon=order.lon, at=at)
+    if action in {"request_extension", "request_suspension", "request_void"}:
+        base = order.handle_due or order.created_at
+        return actions.request_change(
+            order,
+            actor=actor,
+            kind=action.removeprefix("request_"),
+            note="需要协调",
+            until=base + timedelta(days=2) if action == "request_extension" else None,
+            at=at,
+        )
+    if action == "refuse":
+        if not order.requests.filter(status="pending").exists():
+            # A request to refuse, filed without a move of its own.
+            OrderRequest.objects.create(
+                order=order, kind="void", reason="重复", requested_at=order.created_at
+            )
+        return actions.transition(order, "refuse", actor=actor, note="不同意", at=at)
+    if action == "reopen":
+        return actions.reopen(order, actor=actor, note="没有修好", at=at)
     if action == "verify":
         return actions.verify(order, actor=actor, at=at)
     if action == "rework":

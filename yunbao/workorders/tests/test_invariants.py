@@ -40,7 +40,11 @@ def check_invariants(order: WorkOrder) -> None:
     for name in DEADLINES:
         due = getattr(order, name)
         assert due is None or due >= order.created_at, name
-    assert order.rework_count == sum(r.action == "rework" for r in rows)
+    assert order.rework_count == sum(r.action in {"rework", "reopen"} for r in rows)
+    # At most one request waits, and only a waiting extension pauses the clock.
+    pending = list(order.requests.filter(status="pending"))
+    assert len(pending) <= 1
+    assert (order.paused_at is not None) == any(r.kind == "extension" for r in pending)
     assert (order.status == Status.SUSPENDED) == bool(order.suspended_from)
     if order.status == Status.MERGED:
         assert order.duplicate_of_id is not None

@@ -45,8 +45,14 @@ EXPECTED: dict[str, set[str]] = {
     "extend": {"supervisor", "manager", "admin"},
     "suspend": {"supervisor", "manager", "admin"},
     "resume": {"supervisor", "manager", "admin"},
-    "void": {"manager", "admin"},
+    "void": {"supervisor", "manager", "admin"},
     "rate": {"resident"},
+    "reopen": {"resident"},
+    "arrive": {"worker"},
+    "request_extension": {"worker"},
+    "request_suspension": {"worker"},
+    "request_void": DESK | {"worker", "supervisor"},
+    "refuse": {"supervisor", "manager", "admin"},
 }
 
 
