@@ -277,11 +277,10 @@ def _settle_request(
     pending.status = RequestStatus.APPROVED if approved else RequestStatus.REFUSED
     pending.decided_by = actor
     pending.decided_at = at
-    pending.decision_note = note or (
-        ""
-        if approved or t.action == "refuse"
-        else _("Overtaken by: %(action)s") % {"action": t.label}
-    )
+    if approved or t.action == "refuse":
+        pending.decision_note = note
+    else:
+        pending.decision_note = _("Overtaken by: %(action)s") % {"action": t.label}
     pending.save()
     if order.paused_at is not None:
         stage = order.current_stage
@@ -586,13 +585,14 @@ def arrive(
         check_coordinates(lat, lon)
     except LocateError as exc:
         raise InvalidInput(str(exc)) from exc
+    moment = at or timezone.now()
     distance = round(haversine_m(lat, lon, order.lat, order.lon))
     too_far = distance > settings.YUNBAO_ARRIVE_RADIUS_M
     if too_far:
         log.warning("order %s: %s arrived %d m away", order.number, actor, distance)
 
     def change(o: WorkOrder) -> None:
-        o.arrived_at = at or timezone.now()
+        o.arrived_at = moment
 
     return transition(
         order,
@@ -601,7 +601,7 @@ def arrive(
         note=_("Arrived %(distance)d m from the reported place.") % {"distance": distance}
         if too_far
         else "",
-        at=at,
+        at=moment,
         change=change,
         data={
             "lat": lat,
@@ -667,6 +667,8 @@ def decide_request(
     at: datetime | None = None,
 ) -> TimelineEntry:
     """Approve (by making the move asked for) or refuse a waiting request."""
+    # Re-read: another approver (or a replayed form) may have decided it meanwhile.
+    request.refresh_from_db(fields=["status"])
     if request.status != RequestStatus.PENDING:
         raise InvalidInput(_("This request has already been decided."))
     order = request.order

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from yunbao.workorders.models import Photo, TimelineEntry, WorkOrder
+from yunbao.workorders.models import OrderRequest, Photo, TimelineEntry, WorkOrder
 
 
 class _ReadOnly:
@@ -56,6 +56,22 @@ class PhotoInline(_ReadOnly, admin.TabularInline):
     extra = 0
 
 
+class RequestInline(_ReadOnly, admin.TabularInline):
+    model = OrderRequest
+    readonly_fields = fields = (
+        "kind",
+        "status",
+        "reason",
+        "until",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+    )
+    extra = 0
+
+
 @admin.register(WorkOrder)
 class WorkOrderAdmin(_ReadOnly, admin.ModelAdmin):
     list_display = [
@@ -73,7 +89,7 @@ class WorkOrderAdmin(_ReadOnly, admin.ModelAdmin):
     search_fields = ["number", "description", "address", "category__name", "category__code"]
     date_hierarchy = "created_at"
     list_select_related = ["category", "grid", "unit", "worker"]
-    inlines = [TimelineInline, PhotoInline]
+    inlines = [TimelineInline, RequestInline, PhotoInline]
     show_full_result_count = False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
