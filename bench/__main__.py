@@ -47,6 +47,8 @@ def others() -> None:
     subprocess.run([sys.executable, "-m", "bench.classifier"], check=True)
     print("\n== automatic dispatch decisions (10,000 grids, 500 staff, 50,000 open orders)")
     subprocess.run([sys.executable, "-m", "bench.dispatch", "--analyze"], check=True)
+    print("\n== background tasks through the worker (database backend on SQLite, Redis)")
+    subprocess.run([sys.executable, "-m", "bench.tasks"], check=True)
 
 
 if __name__ == "__main__":

@@ -46,3 +46,47 @@ def on_order_event(event: OrderEvent) -> None:
         from yunbao.dispatch.actions import note_correction
 
         note_correction(event)
+
+
+def _training_digest(texts: list[str], labels: list[str]) -> str:
+    """A fingerprint of the training data: equal when no order closed, no correction was
+    made and no category changed since it was taken."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(f"{label}\x1f{text}\x1e".encode())
+    return digest.hexdigest()
+
+
+@task()
+def retrain_task() -> str:
+    """The nightly retraining (registered in `DispatchConfig.ready`, daily at 03:00).
+
+    Idempotent, since the scheduler and the queues deliver at least once: a retraining on
+    data that has not changed since the last one is skipped ("unchanged"), so a second
+    delivery neither stores another version nor touches the active one. (Run anyway, it
+    would be harmless too: the same data gives a model no better than the active one,
+    which stays active.)
+    """
+    from yunbao.dispatch.classifier import retrain_and_maybe_promote
+    from yunbao.dispatch.models import ClassifierModel
+    from yunbao.dispatch.training import training_data_from_orders
+
+    data = training_data_from_orders()
+    digest = _training_digest(data.texts, data.labels)
+    last = (
+        ClassifierModel.objects.filter(source=ClassifierModel.Source.ORDERS)
+        .order_by("-version")
+        .first()
+    )
+    if last is not None and last.metrics.get("training_digest") == digest:
+        log.info("classifier not retrained: the training data is unchanged since v%d", last.version)
+        return "unchanged"
+    result = retrain_and_maybe_promote()
+    if result.model is None:
+        return "not retrained"
+    ClassifierModel.objects.filter(pk=result.model.pk).update(
+        metrics=result.model.metrics | {"training_digest": digest}
+    )
+    return "promoted" if result.promoted else "stored"

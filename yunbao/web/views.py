@@ -79,6 +79,10 @@ def home(request: HttpRequest) -> HttpResponse:
     status_counts = [(label, counts.get(value, 0)) for value, label in Status.choices]
     overdue = visible.overdue().count()
     tools: list[tuple[Promise, str]] = [(_("Report a problem"), reverse("intake-report"))]
+    if Role.WORKER in roles:
+        tools.insert(0, (_("My tasks"), reverse("field:tasks")))
+    if roles & {Role.SUPERVISOR, Role.MANAGER, Role.ADMIN}:
+        tools.insert(0, (_("Verification queue"), reverse("field:check-queue")))
     if roles & {Role.DISPATCHER, Role.MANAGER, Role.ADMIN}:
         tools.append((_("Dispatcher console"), reverse("dispatch-console")))
     if roles & {Role.DISPATCHER, Role.MANAGER, Role.SUPERVISOR, Role.ADMIN}:

@@ -195,4 +195,4 @@ def test_it_starts_the_task_worker_with_this_python() -> None:
 
     argv = worker_argv()
     assert argv[0] == sys.executable
-    assert "db_worker" in argv
+    assert argv[-1] == "worker"  # `yunbao worker`: the tasks and the periodic scheduler

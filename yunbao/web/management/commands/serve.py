@@ -72,8 +72,8 @@ def site_url(bind: str) -> str | None:
 
 
 def worker_argv() -> list[str]:
-    """The background task worker: `yunbao db_worker` with this Python."""
-    return [sys.executable, "-m", "yunbao.cli", "db_worker", "--queue-name", "*", "--no-reload"]
+    """The background task worker and periodic scheduler: `yunbao worker` with this Python."""
+    return [sys.executable, "-m", "yunbao.cli", "worker"]
 
 
 def supervise(commands: list[list[str]]) -> int:
@@ -128,7 +128,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--with-worker",
             action="store_true",
-            help=_("Also run the background task worker (db_worker) and stop both together."),
+            help=_(
+                "Also run the background task worker and scheduler (yunbao worker) and stop "
+                "both together."
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,90 @@
+"""The Redis task backend: django-tasks-rq's `RQBackend`, made to respect transactions.
+
+The database backend writes its task row in the caller's transaction, so a task enqueued
+while an order is being written commits with the order or not at all, and no worker sees it
+before the order exists. A push to Redis is not part of the database transaction: pushed at
+once, a fast RQ worker could start `auto_dispatch_task` before the order it names has
+committed (and find nothing), and a rolled-back transaction would leave its task queued.
+So inside `atomic()` this backend pushes when the transaction commits (nothing if it rolls
+back), and at once outside one. The task's id is fixed when `enqueue` returns, so the
+caller's `TaskResult` names the job that is pushed later.
+
+`Job` is the job class the worker runs (`yunbao worker` passes it to RQ): it closes stale
+database connections around each task, as Django does around each request, because an RQ
+worker lives for days and a connection the database dropped must not fail every task after.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import django_rq
+from django.db import close_old_connections, transaction
+from django_tasks.base import TASK_MAX_PRIORITY, Task, TaskResult, TaskResultStatus
+from django_tasks.signals import task_enqueued
+from django_tasks.utils import get_random_id
+from django_tasks_rq import backend as rq_backend
+from rq.job import Callback, JobStatus
+
+
+class Job(rq_backend.Job):
+    """django-tasks-rq's job, with Django's connection hygiene around each task."""
+
+    def perform(self) -> Any:
+        close_old_connections()
+        try:
+            return super().perform()
+        finally:
+            close_old_connections()
+
+
+class RQBackend(rq_backend.RQBackend):
+    """Tasks on RQ queues in Redis; pushed when the enclosing transaction commits."""
+
+    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+        self.validate_task(task)
+        result: TaskResult = TaskResult(
+            task=task,
+            id=get_random_id(),
+            status=TaskResultStatus.READY,
+            enqueued_at=None,
+            started_at=None,
+            last_attempted_at=None,
+            finished_at=None,
+            args=args,
+            kwargs=kwargs,
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )
+        if transaction.get_connection().in_atomic_block:
+            # robust=False: a failed push raises in the committing code, like a failed
+            # insert would with the database backend, instead of vanishing into a log.
+            transaction.on_commit(partial(self._push, result), robust=False)
+        else:
+            self._push(result)
+        return result
+
+    def _push(self, result: TaskResult) -> None:
+        """Create the RQ job under the result's id and queue (or schedule) it; as
+        django-tasks-rq's own `enqueue` does, with the id chosen beforehand."""
+        task = result.task
+        queue = django_rq.get_queue(task.queue_name, job_class=Job)
+        job = queue.create_job(
+            task.module_path,
+            args=result.args,
+            kwargs=result.kwargs,
+            job_id=result.id,
+            status=JobStatus.SCHEDULED if task.run_after else JobStatus.QUEUED,
+            on_failure=Callback(rq_backend.failed_callback),
+            on_success=Callback(rq_backend.success_callback),
+            meta={"backend_name": self.alias},
+        )
+        if task.run_after is None:
+            job = queue.enqueue_job(job, at_front=task.priority == TASK_MAX_PRIORITY)
+        else:
+            job = queue.schedule_job(job, task.run_after)
+        # TaskResult is frozen; django-tasks-rq sets the time the same way.
+        object.__setattr__(result, "enqueued_at", job.enqueued_at)
+        task_enqueued.send(type(self), task_result=result)
