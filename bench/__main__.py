@@ -49,6 +49,8 @@ def others() -> None:
     subprocess.run([sys.executable, "-m", "bench.dispatch", "--analyze"], check=True)
     print("\n== background tasks through the worker (database backend on SQLite, Redis)")
     subprocess.run([sys.executable, "-m", "bench.tasks"], check=True)
+    print("\n== time-limit sweep (100,000 open orders)")
+    subprocess.run([sys.executable, "-m", "bench.sla"], check=True)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ from yunbao.intake.models import DuplicateSuggestion, MeToo
 from yunbao.org.duty import on_duty
 from yunbao.org.models import Role, Unit
 from yunbao.org.roles import areas_of, roles_of
+from yunbao.sla.display import clock_json
 from yunbao.workorders import actions
 from yunbao.workorders.actions import InvalidInput, TransitionError, allowed_actions
 from yunbao.workorders.models import (
@@ -351,6 +352,8 @@ def build_queue(user: User, filters: QueueFilter) -> dict[str, Any]:
                 "summary": _summary(o.description),
                 "created": o.created_at.isoformat(),
                 "due": due.isoformat() if due else None,
+                # Time-limit badge: fixed moments only, the browser works out the level.
+                "sla": clock_json(o),
                 "returned": _returned(returns.get(o.pk)),
                 "suggestion": _suggestion(decisions.get(o.pk)),
                 "duplicates": duplicates.get(o.pk, 0),

@@ -116,6 +116,30 @@
 
   const isOverdue = (o) => Boolean(o.due) && new Date(o.due).getTime() < now();
 
+  /** The time-limit badge (as `{% sla_badge %}` draws it): the row carries fixed moments
+   * (deadline, warning point, paused), so the level changes here as time passes without
+   * changing the queue's version. */
+  function slaBadge(o) {
+    const c = o.sla;
+    if (!c) return null;
+    const left = new Date(c.due).getTime() - now();
+    let level = "ok";
+    let text;
+    if (c.paused) {
+      level = "paused";
+      text = t("slaPaused");
+    } else if (left < 0) {
+      level = "overdue";
+      text = t("slaOverdue", { age: duration(-left) });
+    } else if (c.warn_at && new Date(c.warn_at).getTime() <= now()) {
+      level = "due_soon";
+      text = t("slaDueSoon", { age: duration(left) });
+    } else {
+      text = t("slaLeft", { age: duration(left) });
+    }
+    return el("span", { class: "c-due sla-badge sla-" + level, "data-sla": level, title: t("due", { time: clock(c.due) }), text: text });
+  }
+
   // --- The queue ----------------------------------------------------------------------
 
   function query() {
@@ -289,10 +313,10 @@
     } else {
       suggestion = el("span", { class: "c-suggestion none", text: t("noSuggestion") });
     }
-    const due = o.due
+    const due = slaBadge(o) || (o.due
       ? el("span", { class: "c-due" + (overdue ? " overdue" : "") },
         overdue ? t("overdue", { age: duration(now() - new Date(o.due).getTime()) }) : t("due", { time: clock(o.due) }))
-      : null;
+      : null);
     const machine = el("div", { class: "c-line" }, suggestion, due);
 
     const summary = o.summary ? el("div", { class: "c-summary", text: o.summary }) : null;
