@@ -52,6 +52,21 @@ def parse_list(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def parse_share(raw: str) -> float:
+    """A share strictly between 0 and 1 (0 would warn at once, 1 only at the deadline)."""
+    value = float(raw)
+    if not 0 < value < 1:
+        raise ValueError(f"{raw!r} is not between 0 and 1")
+    return value
+
+
+def parse_positive(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(f"{raw!r} is not a positive number")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -229,14 +244,117 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TASK_BACKEND",
         "database",
-        "Where background tasks run: `database` (the embedded "
-        "default: a table and `yunbao db_worker`) or `immediate` (inline, for tests).",
-        parse_choice("database", "immediate"),
+        "Where background tasks run: `database` (the embedded default: a table and "
+        "`yunbao worker`), `redis` (RQ on REDIS_URL, for production) or `immediate` "
+        "(inline, for tests).",
+        parse_choice("database", "redis", "immediate"),
     ),
     # --- Background jobs (yunbao.jobs): add job settings below this line. ---
+    Setting(
+        "REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        "Redis server (and database number) of the task queue when TASK_BACKEND is `redis`.",
+    ),
+    Setting(
+        "SCHEDULER_TICK_SECONDS",
+        "5",
+        "Seconds between two looks of the periodic scheduler (in `yunbao worker`) at its "
+        "schedule; a periodic task starts at most this late.",
+        float,
+    ),
+    Setting(
+        "JOB_HISTORY_DAYS",
+        "7",
+        "Days the record of periodic runs and finished task results are kept.",
+        int,
+    ),
     # --- Notifications (yunbao.notify): add notification settings below this line. ---
+    Setting(
+        "PUBLIC_URL",
+        "http://127.0.0.1:8000",
+        "Address of this site as people reach it (scheme://host[:port]), "
+        "for the links in notifications.",
+    ),
+    Setting(
+        "EMAIL_URL",
+        "",
+        "Mail server for the email channel: smtp://, smtp+tls:// or smtps://"
+        "user:password@host:port, or console://; empty turns email off.",
+    ),
+    Setting("EMAIL_FROM", "yunbao@localhost", "Sender address of notification mails."),
+    Setting(
+        "NOTIFY_MAX_ATTEMPTS",
+        "8",
+        "Tries of one notification before it is given up (status dead).",
+        int,
+    ),
+    Setting(
+        "NOTIFY_BACKOFF_SECONDS",
+        "30",
+        "Wait (s) after the first failed try; doubled after each further failure.",
+        float,
+    ),
+    Setting(
+        "NOTIFY_BACKOFF_MAX_SECONDS",
+        "3600",
+        "Longest wait (s) between two tries of one notification.",
+        float,
+    ),
+    Setting(
+        "NOTIFY_TIMEOUT",
+        "10",
+        "Seconds a delivery (HTTP request, SMTP step) may take before it counts as failed.",
+        float,
+    ),
+    Setting(
+        "NOTIFY_LEASE_SECONDS",
+        "300",
+        "A notification still marked sending after this many seconds was interrupted "
+        "(a crash); must exceed NOTIFY_TIMEOUT.",
+        float,
+    ),
+    Setting(
+        "NOTIFY_ALLOW_HTTP",
+        "false",
+        "Accept plain-http webhook URLs to this machine (localhost, 127.0.0.1), "
+        "for local receivers and tests; https is always required elsewhere.",
+        parse_bool,
+    ),
     # --- Time limits (yunbao.sla): add SLA settings below this line. ---
+    Setting(
+        "SLA_WARN_SHARE",
+        "0.8",
+        "Share (0 to 1, exclusive) of a stage's time limit after which an order is "
+        '"about to be overdue" and its worker is warned once.',
+        parse_share,
+    ),
+    Setting(
+        "SLA_ESCALATE2_SHARE",
+        "0.5",
+        "Once overdue by this further share of the stage's time limit, an order is escalated "
+        "a second time, to the district managers.",
+        parse_positive,
+    ),
+    Setting(
+        "SLA_SWEEP_BATCH",
+        "1000",
+        "Alerts the time-limit sweep writes per transaction.",
+        int,
+    ),
     # --- Field work (yunbao.field): add field-work settings below this line. ---
+    Setting(
+        "ARRIVE_RADIUS_M",
+        "300",
+        "A worker who marks arrival farther than this many metres from the order is recorded "
+        "with a warning.",
+        float,
+    ),
+    Setting(
+        "REOPEN_DAYS",
+        "7",
+        "Days after closing during which the reporter may reopen an order (rework).",
+        int,
+    ),
     Setting(
         "MAP_TILE_URL",
         "",

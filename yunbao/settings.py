@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from yunbao import conf
 from yunbao.conf import BASE_DIR
+from yunbao.notify.emailurl import parse_email_url
 
 DEMO: bool = conf.read("YUNBAO_DEMO")
 _debug: bool | None = conf.read("DEBUG")
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_tasks",
     "django_tasks_db",
+    "django_rq",  # the Redis backend's queues and `rqworker` (used when TASK_BACKEND=redis)
     "yunbao.geo",
     "yunbao.catalog",
     "yunbao.org",
@@ -178,6 +180,9 @@ YUNBAO_PHOTO_MAX_BYTES: int = conf.read("PHOTO_MAX_BYTES")
 YUNBAO_PHOTO_MAX_PIXELS: int = conf.read("PHOTO_MAX_PIXELS")
 YUNBAO_PHOTO_MAX_SIDE: int = conf.read("PHOTO_MAX_SIDE")
 YUNBAO_PHOTO_OLD_DAYS: int = conf.read("PHOTO_OLD_DAYS")
+# Field work (yunbao.field, workorders.actions)
+YUNBAO_ARRIVE_RADIUS_M: float = conf.read("ARRIVE_RADIUS_M")
+YUNBAO_REOPEN_DAYS: int = conf.read("REOPEN_DAYS")
 YUNBAO_REPORT_MAX_PHOTOS: int = conf.read("REPORT_MAX_PHOTOS")
 YUNBAO_OUTSIDE_AREA_POLICY: str = conf.read("OUTSIDE_AREA_POLICY")
 YUNBAO_DEDUPE_RADIUS_M: float = conf.read("DEDUPE_RADIUS_M")
@@ -188,20 +193,59 @@ YUNBAO_MAP_TILE_URL: str = conf.read("MAP_TILE_URL")
 YUNBAO_AUTO_DISPATCH: bool = conf.read("AUTO_DISPATCH")
 YUNBAO_AUTO_DISPATCH_THRESHOLD: float = conf.read("AUTO_DISPATCH_THRESHOLD")
 YUNBAO_CLASSIFIER_MIN_GAIN: float = conf.read("CLASSIFIER_MIN_GAIN")
+# Time limits (yunbao.sla).
+YUNBAO_SLA_WARN_SHARE: float = conf.read("SLA_WARN_SHARE")
+YUNBAO_SLA_ESCALATE2_SHARE: float = conf.read("SLA_ESCALATE2_SHARE")
+YUNBAO_SLA_SWEEP_BATCH: int = conf.read("SLA_SWEEP_BATCH")
 
 # Every new order gets the machine's decision in the background (tests turn this off and
 # call the decision themselves, so unrelated tests keep their orders as submitted).
 YUNBAO_DECIDE_ON_SUBMIT = True
 
-# Background tasks: a database table and `yunbao db_worker` by default, inline for tests.
-TASKS = {
+# Background tasks, run by `yunbao worker` (yunbao/jobs): a database table by default, an RQ
+# queue in Redis for production, inline for tests.
+YUNBAO_TASK_BACKEND: str = conf.read("TASK_BACKEND")
+YUNBAO_REDIS_URL: str = conf.read("REDIS_URL")
+TASKS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": {
             "database": "django_tasks_db.DatabaseBackend",
+            # django-tasks-rq's backend, pushing on commit (see yunbao/jobs/backends.py).
+            "redis": "yunbao.jobs.backends.RQBackend",
             "immediate": "django_tasks.backends.immediate.ImmediateBackend",
-        }[conf.read("TASK_BACKEND")]
+        }[YUNBAO_TASK_BACKEND],
+        "QUEUES": ["default"],
     }
 }
+RQ_QUEUES = {"default": {"URL": YUNBAO_REDIS_URL}}
+# The RQ dashboard in the admin only where there is a Redis queue to show.
+RQ_SHOW_ADMIN_LINK = YUNBAO_TASK_BACKEND == "redis"
+YUNBAO_SCHEDULER_TICK_SECONDS: float = conf.read("SCHEDULER_TICK_SECONDS")
+YUNBAO_JOB_HISTORY_DAYS: int = conf.read("JOB_HISTORY_DAYS")
+
+# Notifications (yunbao.notify).
+YUNBAO_PUBLIC_URL: str = conf.read("PUBLIC_URL").rstrip("/")
+YUNBAO_NOTIFY_MAX_ATTEMPTS: int = conf.read("NOTIFY_MAX_ATTEMPTS")
+YUNBAO_NOTIFY_BACKOFF_SECONDS: float = conf.read("NOTIFY_BACKOFF_SECONDS")
+YUNBAO_NOTIFY_BACKOFF_MAX_SECONDS: float = conf.read("NOTIFY_BACKOFF_MAX_SECONDS")
+YUNBAO_NOTIFY_TIMEOUT: float = conf.read("NOTIFY_TIMEOUT")
+YUNBAO_NOTIFY_LEASE_SECONDS: float = conf.read("NOTIFY_LEASE_SECONDS")
+YUNBAO_NOTIFY_ALLOW_HTTP: bool = conf.read("NOTIFY_ALLOW_HTTP")
+# Delivery is enqueued when the outbox rows commit (tests turn it off to drive the clock).
+YUNBAO_NOTIFY_DELIVER_ON_COMMIT = True
+# No EMAIL_URL: the email channel is off (no mail is queued).
+YUNBAO_NOTIFY_EMAIL: bool = bool(conf.read("EMAIL_URL").strip())
+_email = parse_email_url(conf.read("EMAIL_URL"))
+EMAIL_BACKEND: str = _email["EMAIL_BACKEND"]
+EMAIL_HOST: str = _email["EMAIL_HOST"]
+EMAIL_PORT: int = _email["EMAIL_PORT"]
+EMAIL_HOST_USER: str = _email["EMAIL_HOST_USER"]
+EMAIL_HOST_PASSWORD: str = _email["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS: bool = _email["EMAIL_USE_TLS"]
+EMAIL_USE_SSL: bool = _email["EMAIL_USE_SSL"]
+DEFAULT_FROM_EMAIL: str = conf.read("EMAIL_FROM")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = YUNBAO_NOTIFY_TIMEOUT
 
 # S3-compatible photo storage (django-storages), used when STORAGE_BACKEND selects it.
 AWS_STORAGE_BUCKET_NAME: str = conf.read("S3_BUCKET")

@@ -164,13 +164,27 @@ def _carry_out(order: WorkOrder, plan: Plan, at: datetime) -> None:
 def notify_unit_leader(unit: Unit, order: WorkOrder, reason: str) -> dict[str, Any]:
     """Alert `unit`'s leader that `order` waits for them, and why (a fallback code).
 
-    There is no notification channel yet: the alert is logged at WARNING and returned for
-    the caller to keep (`auto_dispatch` stores it as the decision's `reasons["alert"]`).
-    The notify issue delivers it to the leader's phone behind this same signature.
+    The alert is logged at WARNING, queued through `yunbao.notify` for the leader's own
+    channels and the unit's group robots (once per order and unit), and returned for the
+    caller to keep (`auto_dispatch` stores it as the decision's `reasons["alert"]`).
     """
+    from yunbao.notify.actions import notify
+    from yunbao.notify.models import EventKind
+
     leader = unit.leader
     with translation.override(settings.LANGUAGE_CODE):
         text = fallback_text(reason)
+        subject = _("Order %(number)s waits: %(unit)s") % {"number": order.number, "unit": unit}
+    notify(
+        kind=EventKind.UNIT_ALERT,
+        recipients=[leader] if leader is not None else [],
+        units=[unit],
+        subject=subject,
+        body=text,
+        dedupe_key=f"unit-alert:{order.pk}:{unit.pk}",
+        order=order,
+        data={"reason": reason, "unit": unit.code},
+    )
     log.warning(
         "alert for the leader of %s (%s): order %s: %s",
         unit.code,

@@ -1,6 +1,10 @@
 """URLs of the notify app."""
 
-from django.urls import URLPattern, path  # noqa: F401
+from django.urls import URLPattern, path
+
+from yunbao.notify import views
 
 app_name = "notify"
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [
+    path("preferences/", views.preferences, name="preferences"),
+]
