@@ -4,7 +4,7 @@ and the reporter's reopen — with their clocks."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +25,11 @@ def _english() -> Iterator[None]:
 
 def fresh(order: WorkOrder) -> WorkOrder:
     return WorkOrder.objects.get(pk=order.pk)
+
+
+def known(moment: datetime | None) -> datetime:
+    assert moment is not None
+    return moment
 
 
 # --- Arrival -------------------------------------------------------------------------------
@@ -111,7 +116,7 @@ def test_an_extension_request_pauses_the_clock_and_approval_sets_the_new_deadlin
     world: Any,
 ) -> None:
     order = bring_to(world, Status.IN_PROGRESS)
-    due = order.handle_due
+    due = known(order.handle_due)
     asked = order.timeline.last().at + timedelta(minutes=10)  # type: ignore[union-attr]
     until = due + timedelta(days=2)
     actions.request_change(
@@ -135,7 +140,7 @@ def test_an_extension_request_pauses_the_clock_and_approval_sets_the_new_deadlin
 
 def test_a_refused_extension_gives_back_the_time_spent_waiting(world: Any) -> None:
     order = bring_to(world, Status.IN_PROGRESS)
-    due = order.handle_due
+    due = known(order.handle_due)
     asked = order.timeline.last().at + timedelta(minutes=10)  # type: ignore[union-attr]
     actions.request_change(
         order,
@@ -170,7 +175,7 @@ def test_an_extension_must_end_after_the_deadline(world: Any) -> None:
             actor=world.users["bob"],
             kind="extension",
             note="x",
-            until=order.handle_due - timedelta(hours=1),
+            until=known(order.handle_due) - timedelta(hours=1),
         )
     with pytest.raises(InvalidInput):
         actions.request_change(order, actor=world.users["bob"], kind="extension", note="x")
@@ -214,7 +219,7 @@ def test_refusing_with_nothing_waiting_is_an_error(world: Any) -> None:
 
 def test_a_move_that_overtakes_a_request_settles_it(world: Any) -> None:
     order = bring_to(world, Status.IN_PROGRESS)
-    due = order.handle_due
+    due = known(order.handle_due)
     at = order.timeline.last().at + timedelta(minutes=1)  # type: ignore[union-attr]
     actions.request_change(
         order,
@@ -245,7 +250,7 @@ def test_the_reporter_reopens_within_the_limit_as_rework(world: Any, settings: A
     settings.YUNBAO_REOPEN_DAYS = 3
     order = bring_to(world, Status.CLOSED)
     actions.rate(order, actor=world.users["erin"], rating=2)
-    closed = fresh(order).closed_at
+    closed = known(fresh(order).closed_at)
     entry = actions.reopen(
         order, actor=world.users["erin"], note="还是很脏", at=closed + timedelta(days=2)
     )
@@ -254,13 +259,13 @@ def test_the_reporter_reopens_within_the_limit_as_rework(world: Any, settings: A
     assert order.rework_count == 1
     assert order.worker == world.users["bob"]
     assert order.rating is None
-    assert order.handle_due > entry.at
+    assert known(order.handle_due) > entry.at
 
 
 def test_reopening_after_the_limit_is_refused(world: Any, settings: Any) -> None:
     settings.YUNBAO_REOPEN_DAYS = 3
     order = bring_to(world, Status.CLOSED)
-    closed = fresh(order).closed_at
+    closed = known(fresh(order).closed_at)
     with pytest.raises(InvalidInput, match="within 3 days"):
         actions.reopen(order, actor=world.users["erin"], note="x", at=closed + timedelta(days=4))
     assert fresh(order).status == Status.CLOSED
