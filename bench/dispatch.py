@@ -277,9 +277,9 @@ def run(smoke: bool = False, *, analyze: bool = False, stub: bool = False) -> di
     """Build the fixture in the configured database, measure, print and return the figures.
 
     `analyze` gathers the database's table statistics (ANALYZE) after loading the fixture.
-    Off by default, as production runs: SQLite then plans the duplicate search by status
-    and time rather than by position (see the printed shares). `stub` measures with the
-    fixed-answer stub classifier even when a real one is available.
+    Off by default, as production runs (the duplicate search is planned by position either
+    way: `intake.dedupe._candidate_rows`; the other queries may plan differently). `stub`
+    measures with the fixed-answer stub classifier even when a real one is available.
     """
     from django.db import connection
     from django.utils import timezone
@@ -302,7 +302,7 @@ def run(smoke: bool = False, *, analyze: bool = False, stub: bool = False) -> di
     policy.clear_thresholds()
     original = policy.current_classifier
     classifier_note = _classifier_or_stub(policy, fixture["garbage"].code, stub=stub)
-    warm_up()  # scikit-learn's import is start-up cost, not a decision's
+    warm_up()  # start-up cost, not a decision's
     policy.current_classifier()  # so is building the cold-start model, when there is none
 
     grids = fixture["grids"]

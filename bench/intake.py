@@ -30,8 +30,12 @@ from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
+from bench.common import SQLITE_FILES
+
 ROOT = Path(__file__).resolve().parent.parent
-DATABASE = ROOT / "var" / "bench-intake.sqlite3"
+# Named after this process, so two runs at once (a colleague's smoke test) never share or
+# delete each other's database; removed at the end with SQLite's side files.
+DATABASE = ROOT / "var" / f"bench-intake-{os.getpid()}.sqlite3"
 
 
 def photo_200kb() -> bytes:
@@ -94,13 +98,17 @@ print(json.dumps({"box": [23.0201, 113.0201, 23.0379, 113.0389], "categories": c
 
 def prepare(env: dict[str, str]) -> dict[str, Any]:
     """A fresh database with a test town; returns its box and the category codes."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{DATABASE}{suffix}").unlink(missing_ok=True)
+    _remove_database()
     DATABASE.parent.mkdir(parents=True, exist_ok=True)
     out = subprocess.run(
         [sys.executable, "-c", SETUP], env=env, check=True, capture_output=True, text=True
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def _remove_database() -> None:
+    for suffix in SQLITE_FILES:
+        Path(f"{DATABASE}{suffix}").unlink(missing_ok=True)
 
 
 def request(port: int, method: str, path: str, body: bytes, headers: dict[str, str]) -> float:
@@ -168,7 +176,11 @@ def run(smoke: bool = False) -> dict[str, Any]:
         "DATABASE_URL": f"sqlite:///{DATABASE}",
         "PYTHONPATH": str(ROOT),
     }
-    town = prepare(env)
+    try:
+        town = prepare(env)
+    except BaseException:
+        _remove_database()
+        raise
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -232,6 +244,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        _remove_database()
     results["ratio_report_vs_bare"] = round(
         results["report"]["per_s"] / results["bare"]["per_s"], 2
     )

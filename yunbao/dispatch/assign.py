@@ -14,7 +14,9 @@ fast" below for how it is asked). They are ranked by
 
 Workload and fairness cost a query each and only decide between people tied on the earlier
 keys, so they are computed for the people who can still reach the first `detail` places
-(the top 3 shown to the dispatcher), not for everyone on duty.
+(the top 3 shown to the dispatcher), not for everyone on duty. The workload query is plain
+SQL (`open_workload`): the database answers it from the (worker, status) index far faster
+than the ORM compiled it.
 
 Who is on duty, fast
 --------------------
@@ -25,7 +27,8 @@ of a shift or roster exception, or local midnight — or when a roster or a pers
 So `people_on_duty` asks `on_duty(unit, None, at)` once and keeps the answer per unit for
 the stretch between the boundaries around `at` (read from the unit's shift and exception
 times: two small queries), then keeps the people whose areas cover the area, by the same
-test `on_duty` applies. The answer is exact at every instant, 16:59:59 or 17:00:00 alike.
+test `on_duty` applies (looked up by area path in the pool, not tested person by person).
+The answer is exact at every instant, 16:59:59 or 17:00:00 alike.
 Edits to shifts, exceptions, profiles, accounts or roles clear this process's copy at once;
 other processes notice within `DUTY_TTL` seconds, as with the routing rules.
 """
@@ -37,12 +40,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, Count, F, Max, Q, When
+from django.db import connections
+from django.db.models import Case, F, Max, Q, When
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
@@ -64,6 +68,7 @@ __all__ = [
     "choose_worker",
     "clear_duty_cache",
     "display_name",
+    "open_workload",
     "people_on_duty",
 ]
 
@@ -190,15 +195,35 @@ def _recency(c: Candidate) -> tuple[bool, dt.datetime]:
 
 
 def _with_workload(candidates: list[Candidate]) -> list[Candidate]:
-    ids = [c.worker.pk for c in candidates]
-    counts = dict(
-        WorkOrder.objects.filter(worker_id__in=ids, status__in=IN_HAND)
-        .order_by()
-        .values("worker_id")
-        .annotate(n=Count("id"))
-        .values_list("worker_id", "n")
-    )
+    counts = open_workload([c.worker.pk for c in candidates])
     return [replace(c, workload=counts.get(c.worker.pk, 0)) for c in candidates]
+
+
+def open_workload(worker_ids: list[int]) -> dict[int, int]:
+    """How many orders each of these workers has in hand (absent: none), by user id.
+
+    What `WorkOrder.objects.filter(worker_id__in=…, status__in=IN_HAND).values("worker_id")
+    .annotate(Count("id"))` answers, written as SQL: every automatic decision asks, the
+    database answers from the (worker, status) index in a tenth of a millisecond, and the
+    ORM took ten times that to compile the grouped query (a test compares the two).
+    """
+    if not worker_ids:
+        return {}
+    meta = WorkOrder._meta
+    connection = connections[WorkOrder.objects.db]
+    quote = connection.ops.quote_name
+    columns = {f.name: f.column for f in meta.concrete_fields if f.column}
+    worker = quote(columns["worker"])
+    # Only quoted names and placeholders are formatted in; every value is a parameter.
+    sql = (
+        f"SELECT {worker}, COUNT(*) FROM {quote(meta.db_table)}"  # noqa: S608
+        f" WHERE {worker} IN ({', '.join(['%s'] * len(worker_ids))})"
+        f" AND {quote(columns['status'])} IN ({', '.join(['%s'] * len(IN_HAND))})"
+        f" GROUP BY {worker}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*worker_ids, *IN_HAND])
+        return {int(worker_id): int(n) for worker_id, n in cursor.fetchall()}
 
 
 def _with_last_assigned(candidates: list[Candidate], at: dt.datetime) -> list[Candidate]:
@@ -239,6 +264,35 @@ class _Pool:
     # Each person with the paths of their areas (empty: they serve the whole unit).
     people: list[tuple[User, tuple[str, ...]]]
     loaded_at: float
+    # Positions in `people` by each of their area paths, and of those who serve everywhere:
+    # who covers an area is then a few dict probes, not a test of everyone on duty.
+    by_path: dict[str, list[int]] = field(default_factory=dict)
+    everywhere: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        start: dt.datetime,
+        end: dt.datetime,
+        people: list[tuple[User, tuple[str, ...]]],
+        loaded_at: float,
+    ) -> _Pool:
+        by_path: dict[str, list[int]] = {}
+        everywhere = []
+        for i, (_person, paths) in enumerate(people):
+            if not paths:
+                everywhere.append(i)
+            for path in set(paths):
+                by_path.setdefault(path, []).append(i)
+        return cls(start, end, people, loaded_at, by_path, everywhere)
+
+    def covering(self, path: str) -> list[User]:
+        """The people whose areas contain the area at `path` or who serve everywhere, in
+        pool order: those with an area path that `path` starts with (`Area.contains_area`)."""
+        found = set(self.everywhere)
+        for end in range(len(path) + 1):
+            found.update(self.by_path.get(path[:end], ()))
+        return [self.people[i][0] for i in sorted(found)]
 
 
 _duty_lock = threading.Lock()
@@ -277,7 +331,7 @@ def people_on_duty(
             (person, tuple(a.path for a in person.profile.areas.all()))  # prefetched
             for person in on_duty(unit, None, at, role=role)
         ]
-        pool = _Pool(start, end, people, now)
+        pool = _Pool.of(start, end, people, now)
         with _duty_lock:
             if generation == _duty_generation:
                 _pools[key] = pool
@@ -286,11 +340,7 @@ def people_on_duty(
     # org.duty's own test: a person covers the area when one of their areas contains it
     # (`Area.contains_area`: a path prefix), or when they have none (they serve wherever
     # their unit does).
-    return [
-        person
-        for person, paths in pool.people
-        if not paths or any(area.path.startswith(path) for path in paths)
-    ]
+    return pool.covering(area.path)
 
 
 def _stretch(unit: Unit, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:

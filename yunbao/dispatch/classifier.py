@@ -20,6 +20,17 @@ The vocabularies are capped (`WORD_FEATURES`, `CHAR_FEATURES`, the most frequent
 and the fitted coefficients are kept as float32: the stored model stays at a few tens of MB
 even for 85 categories and a large vocabulary, and every web worker holds one.
 
+One text at a time
+------------------
+The automatic decision classifies one report at a time, and scikit-learn's per-call
+machinery (input validation, the feature union, sparse matrices) costs several times the
+arithmetic for a single short text. `predict_one` therefore takes `_SingleText`: the fitted
+vectorisers' own analysers, their vocabularies and idf weights, the coefficients read by
+column, and the very operations scikit-learn performs, in the same float32 precision and
+order, then scikit-learn's own softmax — so its probabilities are those of the batched
+`predict` bit for bit (a test checks it on every category's texts). A pipeline of another
+shape than `build_pipeline` makes (an old blob) simply goes through the pipeline.
+
 Versions
 --------
 Trained models are stored as `ClassifierModel` rows (joblib in a binary field) with their
@@ -49,6 +60,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
 import re
 import threading
 import time
@@ -71,6 +83,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.utils.extmath import softmax
 from threadpoolctl import threadpool_limits
 
 from yunbao.catalog.models import Category
@@ -238,6 +251,8 @@ class Classifier:
         self.version = version
         self.source = source
         self.converged = converged
+        # None when the pipeline is not of the shape `build_pipeline` makes.
+        self._single = _SingleText.of(pipeline)
 
     def __repr__(self) -> str:
         return f"<Classifier v{self.version} {self.source} {len(self.labels)} categories>"
@@ -254,7 +269,9 @@ class Classifier:
 
     def predict(self, texts: Sequence[str], *, top: int = TOP) -> list[Prediction]:
         """The prediction for each text, in one vectorised pass per `BATCH` texts."""
-        probabilities = self.probabilities(texts)
+        return self._ranked(self.probabilities(texts), top)
+
+    def _ranked(self, probabilities: np.ndarray, top: int) -> list[Prediction]:
         count = min(top, len(self.labels))
         # argsort of the negated row: highest first; ties keep the label order.
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, :count]
@@ -265,7 +282,11 @@ class Classifier:
         return predictions
 
     def predict_one(self, text: str, *, top: int = TOP) -> Prediction:
-        return self.predict([text], top=top)[0]
+        """The prediction for one text: what `predict([text])` says, without scikit-learn's
+        per-call overhead (see "One text at a time")."""
+        if self._single is None:
+            return self.predict([text], top=top)[0]
+        return self._ranked(self._single.probabilities(text), top)[0]
 
     def to_bytes(self) -> bytes:
         """The model as joblib bytes (zlib-compressed: vocabularies shrink several times)."""
@@ -292,6 +313,109 @@ class Classifier:
             source=payload.get("source", ""),
             converged=payload.get("converged", True),
         )
+
+
+class _SingleText:
+    """`pipeline.predict_proba([text])` for one text, the same operations by hand.
+
+    What scikit-learn does, step by step, and what this repeats in the same dtypes and order:
+    each vectoriser's analyser makes the terms; the in-vocabulary ones are counted (float32)
+    in column order; sublinear tf (ln + 1) and the idf weights; each vectoriser's row is
+    L2-normalised (squares summed in double, entries divided in double and rounded to
+    float32); the word columns come first, then the characters; the decision is the float32
+    sum of value × coefficient column in that order (scipy's sparse × dense kernel) plus the
+    intercept; then scikit-learn's softmax.
+    """
+
+    def __init__(
+        self,
+        parts: list[tuple[Callable[[str], list[str]], dict[str, int], np.ndarray]],
+        coef: np.ndarray,
+        intercept: np.ndarray,
+    ) -> None:
+        self.parts = parts
+        self.coef = coef
+        self.intercept = intercept
+        self.dtype = np.result_type(np.float32, coef.dtype)
+
+    @classmethod
+    def of(cls, pipeline: Pipeline) -> _SingleText | None:
+        """The fast path for a pipeline `build_pipeline` made, else None."""
+        try:
+            union, model = pipeline.named_steps["features"], pipeline.named_steps["model"]
+        except (AttributeError, KeyError):
+            return None
+        if (
+            not isinstance(union, FeatureUnion)
+            or union.transformer_weights is not None
+            or not isinstance(model, LogisticRegression)
+            or len(model.classes_) <= 2  # binary: a sigmoid, not the softmax repeated here
+            or getattr(model, "coef_", None) is None
+            or model.coef_.ndim != 2
+        ):
+            return None
+        parts = []
+        for _name, vectoriser in union.transformer_list:
+            if not (
+                isinstance(vectoriser, TfidfVectorizer)
+                and vectoriser.dtype == np.float32
+                and vectoriser.input == "content"
+                and not vectoriser.binary
+                and vectoriser.use_idf
+                and vectoriser.norm == "l2"
+                and vectoriser.sublinear_tf
+                and hasattr(vectoriser, "idf_")
+            ):
+                return None
+            parts.append((vectoriser.build_analyzer(), vectoriser.vocabulary_, vectoriser.idf_))
+        if sum(len(vocabulary) for _a, vocabulary, _i in parts) != model.coef_.shape[1]:
+            return None
+        return cls(parts, model.coef_, model.intercept_)
+
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(column indices, float32 values) of the text's TF-IDF row, columns ascending."""
+        columns: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        offset = 0
+        for analyse, vocabulary, idf in self.parts:
+            counts: dict[int, int] = {}
+            for term in analyse(text):
+                column = vocabulary.get(term)
+                if column is not None:
+                    counts[column] = counts.get(column, 0) + 1
+            if counts:
+                index = np.fromiter(sorted(counts), dtype=np.intp, count=len(counts))
+                data = np.array([counts[i] for i in index.tolist()], dtype=np.float32)
+                np.log(data, out=data)
+                data += np.float32(1.0)
+                data *= idf[index]
+                # Squares as float32, summed in double in column order, as scikit-learn's
+                # `inplace_csr_row_normalize_l2`; then each entry / norm rounded to float32.
+                total = 0.0
+                for square in (data * data).tolist():
+                    total += square
+                if total != 0.0:
+                    data = (data.astype(np.float64) / math.sqrt(total)).astype(np.float32)
+                columns.append(index + offset)
+                values.append(data)
+            offset += len(vocabulary)
+        if not columns:
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
+        return np.concatenate(columns), np.concatenate(values)
+
+    def probabilities(self, text: str) -> np.ndarray:
+        """A (1 × labels) float64 array: the text's probabilities, as `predict_proba`."""
+        columns, values = self.features(text)
+        if columns.size:
+            # value × coefficient, each rounded to float32, accumulated left to right in
+            # float32 (a cumulative sum is sequential; a dot product would not be).
+            products = self.coef[:, columns] * values.astype(self.dtype)
+            decision = np.cumsum(products, axis=1, dtype=self.dtype)[:, -1]
+        else:
+            decision = np.zeros(self.coef.shape[0], dtype=self.dtype)
+        decision = decision + self.intercept
+        probabilities: np.ndarray = softmax(decision.reshape(1, -1), copy=False)
+        return probabilities.astype(np.float64)
 
 
 def _shrink(pipeline: Pipeline) -> None:

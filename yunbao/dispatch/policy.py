@@ -49,7 +49,7 @@ from django.utils.translation import gettext_lazy as _
 
 from yunbao.catalog.cache import active_category
 from yunbao.catalog.models import Category
-from yunbao.dispatch import routing
+from yunbao.dispatch import positions, routing
 from yunbao.dispatch.assign import NOBODY_ON_DUTY, Assignment, choose_worker, clear_duty_cache
 from yunbao.dispatch.models import AutoThreshold
 from yunbao.dispatch.routing import Route, route
@@ -197,13 +197,15 @@ def clear_thresholds() -> None:
 
 
 def clear_caches() -> None:
-    """Forget every per-process copy dispatch keeps: rules, thresholds, who is on duty.
+    """Forget every per-process copy dispatch keeps: rules, thresholds, who is on duty and
+    where they are.
 
     For tests (a rolled-back test leaves no signal behind) and after bulk loads.
     """
     routing.clear()
     clear_thresholds()
     clear_duty_cache()
+    positions.clear_cache()
 
 
 def threshold_for(category: Category | None) -> Threshold:

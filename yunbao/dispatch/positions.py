@@ -7,32 +7,89 @@ ranking and the "where would this go?" page need no change.
 Until then a person's position is the centre of their service area: the first of their
 staff profile's areas (in tree order, as `Area` sorts), else the first area of their unit.
 People with neither have no known position and rank after everyone with one.
+
+Such a position changes only when someone's areas, their unit's areas or an area's centre
+is edited, yet every automatic decision asks for it, so each process keeps what it read for
+`TTL` seconds. Edits through the ORM clear this process's copy at once (signals below);
+other processes see them within `TTL`, as with the duty roster and the routing rules.
+(Live fixes from the fleet will not be kept like this.)
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from yunbao.geo.models import Area
 from yunbao.org.models import StaffProfile, Unit
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-__all__ = ["Position", "latest_positions"]
+__all__ = ["TTL", "Position", "clear_cache", "latest_positions"]
 
 # (latitude, longitude), WGS-84.
 Position = tuple[float, float]
+
+TTL = 10.0
+
+_lock = threading.Lock()
+# user id → (position or None: none known, monotonic time it was read).
+_known: dict[int, tuple[Position | None, float]] = {}
+# Bumped by every clear, so positions read before an edit are not kept after it.
+_generation = 0
+
+
+def clear_cache(**kwargs: Any) -> None:
+    """Forget the positions this process read; also the receiver of the edits that move them."""
+    global _generation
+    with _lock:
+        _known.clear()
+        _generation += 1
+
+
+for _model in (StaffProfile, Unit, Area):
+    post_save.connect(clear_cache, sender=_model, dispatch_uid=f"positions-saved-{_model}")
+    post_delete.connect(clear_cache, sender=_model, dispatch_uid=f"positions-deleted-{_model}")
+for _through in (StaffProfile.areas.through, Unit.areas.through):
+    m2m_changed.connect(clear_cache, sender=_through, dispatch_uid=f"positions-m2m-{_through}")
 
 
 def latest_positions(users: Iterable[User]) -> dict[int, Position]:
     """The last known position of each user, by user id; users without one are left out.
 
-    Two queries at most, however many users.
+    Two queries at most, however many users; none for users read within `TTL`.
     """
     ids = {user.pk for user in users}
     if not ids:
         return {}
+    now = time.monotonic()
+    known = _known
+    positions: dict[int, Position] = {}
+    missing = set()
+    for user_id in ids:
+        entry = known.get(user_id)
+        if entry is None or now - entry[1] > TTL:
+            missing.add(user_id)
+        elif entry[0] is not None:
+            positions[user_id] = entry[0]
+    if missing:
+        generation = _generation
+        read = _read_positions(missing)
+        positions.update(read)
+        with _lock:
+            if generation == _generation:
+                for user_id in missing:
+                    _known[user_id] = (read.get(user_id), now)
+    return positions
+
+
+def _read_positions(ids: set[int]) -> dict[int, Position]:
+    """The area-centre position of each of these users that has one (two queries at most)."""
     positions: dict[int, Position] = {}
     # Ordered by path so the first row per person is their first area in tree order.
     through = StaffProfile.areas.through

@@ -10,8 +10,12 @@ Open orders (`WorkOrder.objects.open()`, so never merged ones) reported within t
 (`YUNBAO_DEDUPE_WINDOW_HOURS`) before the new report and within the radius
 (`YUNBAO_DEDUPE_RADIUS_M`) of it. When the new report has a category, orders of another
 category are not candidates (orders still without a category are, with the penalty below).
-The database narrows the search with a latitude/longitude bounding box of the radius; the
-exact great-circle (haversine) distance is computed here.
+The database narrows the search with a latitude/longitude bounding box of the radius (the
+`(lat, lon)` index, searched by latitude range: a fraction of a millisecond in a district of
+50,000 open orders; on SQLite the query says so, see `_candidate_rows`); the exact
+great-circle (haversine) distance is computed here. Only the columns the score and the
+callers need are read (`CANDIDATE_FIELDS`; any other field of a candidate's order loads on
+access): building full orders with their category cost more than the search itself.
 
 The score (0–1), as the dispatcher sees it
 ------------------------------------------
@@ -24,11 +28,14 @@ Three parts, each 0–1::
 
     score  = (0.45 × text + 0.25 × near + 0.30 × recent) × category factor
 
-`similarity` is the cosine of TF-IDF vectors of character 1–3-grams (scikit-learn's
-`TfidfVectorizer(analyzer="char_wb")`, fitted on the new text and the candidates' texts), so
-Chinese needs no word segmentation: "路边有垃圾" and "垃圾堆在路口" share "垃圾".
-Punctuation and spacing are ignored. When either text is empty the similarity is reported
-as 0.0 and the text part counts as a neutral 0.5.
+`similarity` is the cosine of TF-IDF vectors of character 1–3-grams (what scikit-learn's
+`TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3))` computes, fitted on the new text
+and the candidates' texts), so Chinese needs no word segmentation: "路边有垃圾" and
+"垃圾堆在路口" share "垃圾". Punctuation and spacing are ignored. When either text is empty
+the similarity is reported as 0.0 and the text part counts as a neutral 0.5. The vectors are
+computed here in plain Python (`_tfidf_cosines`): for a handful of short texts scikit-learn's
+input checks and sparse matrices cost twenty times the arithmetic; a test keeps the two
+equal.
 
 The category factor is 1 for the same category and 0.8 when either category is unknown.
 
@@ -53,16 +60,20 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import Q
+from django.db.models.query import RawQuerySet
 
-from yunbao.workorders.models import WorkOrder, WorkOrderQuerySet
+from yunbao.workorders.models import OPEN_STATUSES, WorkOrder, WorkOrderQuerySet
 
 __all__ = [
+    "CANDIDATE_FIELDS",
     "Candidate",
     "Decision",
     "decide",
@@ -94,6 +105,11 @@ UNKNOWN_CATEGORY_FACTOR = 0.8
 
 # Anything that is not a letter or digit separates n-grams (punctuation, emoji, spaces).
 _SEPARATORS = re.compile(r"[\W_]+")
+# The character n-grams compared, within words (as scikit-learn's `char_wb`).
+NGRAM_RANGE = (1, 3)
+# What a candidate's order is read with: the score's inputs, and what intake's merge and
+# suggestion use (`number`, `status`). Other fields load on access.
+CANDIDATE_FIELDS = ("number", "status", "category", "description", "lat", "lon", "created_at")
 
 
 @dataclass(frozen=True)
@@ -146,8 +162,13 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
-def _bounding_box(lat: float, lon: float, radius_m: float) -> Q:
-    """A lat/lon box containing every point within `radius_m` of (lat, lon).
+# A box: (south, north) and the longitude ranges it spans (None: every longitude).
+_Box = tuple[tuple[float, float], list[tuple[float, float]] | None]
+
+
+def _box(lat: float, lon: float, radius_m: float) -> _Box:
+    """The latitude range and longitude ranges of a box containing every point within
+    `radius_m` of (lat, lon).
 
     Exact on the sphere: the circle's widest longitude is asin(sin(r/R) / cos(lat)), a little
     more than the usual (r/R) / cos(lat). Near a pole the box spans every longitude; across
@@ -156,23 +177,81 @@ def _bounding_box(lat: float, lon: float, radius_m: float) -> Q:
     angle = radius_m / EARTH_RADIUS_M
     # A hair of slack so a point exactly on the radius is not lost to rounding.
     dlat = math.degrees(angle) + 1e-9
-    box = Q(lat__gte=lat - dlat, lat__lte=lat + dlat)
+    latitudes = (lat - dlat, lat + dlat)
     cos_lat = math.cos(math.radians(lat))
     if lat + dlat >= 90 or lat - dlat <= -90 or math.sin(angle) >= cos_lat:
-        return box
+        return latitudes, None
     dlon = math.degrees(math.asin(math.sin(angle) / cos_lat)) + 1e-9
     west, east = lon - dlon, lon + dlon
     if west < -180:
-        return box & (Q(lon__gte=west + 360) | Q(lon__lte=east))
+        return latitudes, [(west + 360, 180.0), (-180.0, east)]
     if east > 180:
-        return box & (Q(lon__gte=west) | Q(lon__lte=east - 360))
-    return box & Q(lon__gte=west, lon__lte=east)
+        return latitudes, [(west, 180.0), (-180.0, east - 360)]
+    return latitudes, [(west, east)]
+
+
+def _bounding_box(lat: float, lon: float, radius_m: float) -> Q:
+    """`_box` as a filter (longitudes are within ±180 by the table's constraint)."""
+    (south, north), longitudes = _box(lat, lon, radius_m)
+    box = Q(lat__gte=south, lat__lte=north)
+    if longitudes is None:
+        return box
+    spans = Q()
+    for west, east in longitudes:
+        spans |= Q(lon__gte=west, lon__lte=east)
+    return box & spans
 
 
 def _normalise(text: str) -> str:
     # NFKC folds full-width letters and digits ("ＡＢ１" → "AB1"); separators become single
     # spaces so char_wb n-grams never straddle punctuation.
     return _SEPARATORS.sub(" ", unicodedata.normalize("NFKC", text)).strip().lower()
+
+
+def _char_wb_ngrams(text: str) -> Counter[str]:
+    """The character 1–3-grams of each word padded with a space, counted (`char_wb`).
+
+    Exactly scikit-learn's `_char_wb_ngrams` on an already normalised text: a word shorter
+    than n yields itself padded once ("a" → " a " for n = 3), never a shorter gram twice.
+    """
+    grams: Counter[str] = Counter()
+    low, high = NGRAM_RANGE
+    for word in text.split():
+        padded = f" {word} "
+        length = len(padded)
+        for n in range(low, high + 1):
+            if length <= n:
+                grams[padded] += 1
+                break
+            for start in range(length - n + 1):
+                grams[padded[start : start + n]] += 1
+    return grams
+
+
+def _tfidf_cosines(texts: list[str]) -> list[float]:
+    """The cosine of `texts[0]` with each of `texts[1:]` under TF-IDF fitted on `texts`.
+
+    As `TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3))`: raw counts, smooth idf
+    (ln((1 + n) / (1 + df)) + 1), rows L2-normalised. Every text must be non-empty.
+    """
+    counts = [_char_wb_ngrams(text) for text in texts]
+    frequency: Counter[str] = Counter()
+    for grams in counts:
+        frequency.update(grams.keys())
+    n = len(texts) + 1
+    idf = {gram: math.log(n / (df + 1)) + 1.0 for gram, df in frequency.items()}
+    vectors = []
+    for grams in counts:
+        weights = {gram: count * idf[gram] for gram, count in grams.items()}
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        vectors.append((weights, norm))
+    new, new_norm = vectors[0]
+    cosines = []
+    for weights, norm in vectors[1:]:
+        shared = new.keys() & weights.keys()
+        dot = sum(new[gram] * weights[gram] for gram in shared)
+        cosines.append(dot / (new_norm * norm) if new_norm and norm else 0.0)
+    return cosines
 
 
 def text_similarities(text: str, others: list[str]) -> list[float | None]:
@@ -190,13 +269,7 @@ def text_similarities(text: str, others: list[str]) -> list[float | None]:
     result: list[float | None] = [None] * len(others)
     if not filled:
         return result
-    # Imported here: scikit-learn takes a second to import and most processes never dedupe.
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vectoriser = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3))
-    matrix = vectoriser.fit_transform([new, *(cleaned[i] for i in filled)])
-    # Rows are L2-normalised, so the dot product is the cosine.
-    cosines = (matrix[1:] @ matrix[0].T).toarray().ravel()
+    cosines = _tfidf_cosines([new, *(cleaned[i] for i in filled)])
     for i, cosine in zip(filled, cosines, strict=True):
         result[i] = float(min(1.0, max(0.0, cosine)))
     return result
@@ -226,14 +299,72 @@ def _open_near(lat: float, lon: float, radius_m: float) -> WorkOrderQuerySet:
     """Open orders in the bounding box of the circle (the SQL prefilter).
 
     A merged order is never open, so no test of `duplicate_of` (SQLite would pick its
-    index, which matches nearly every row). No ORDER BY: the caller sorts by score.
+    index, which matches nearly every row). No ORDER BY: the caller sorts.
     """
-    return (
-        WorkOrder.objects.open()
-        .filter(_bounding_box(lat, lon, radius_m))
-        .select_related("category")
-        .order_by()
-    )
+    return WorkOrder.objects.open().filter(_bounding_box(lat, lon, radius_m)).order_by()
+
+
+def _candidate_rows(
+    box: _Box,
+    *,
+    since: datetime,
+    until: datetime,
+    category_id: int | None,
+    exclude_id: int | None,
+) -> RawQuerySet[WorkOrder]:
+    """Open orders in the box reported in [since, until], of the category or none, read
+    with `CANDIDATE_FIELDS` only (other fields load on access).
+
+    Written as SQL because the ORM took longer to compile this query than the database
+    to run it (every decision runs it; the rows are those of `_open_near(...).filter(...)`,
+    which `test_dedupe` compares it with), and to choose its plan (below). Plain SQL that
+    SQLite and PostgreSQL read alike; parameters are adapted by the connection's own
+    operations, as the ORM does.
+    """
+    meta = WorkOrder._meta
+    ops = connections[WorkOrder.objects.db].ops
+    columns = {f.name: f.column for f in meta.concrete_fields if f.column}
+
+    def column(name: str) -> str:
+        return ops.quote_name(columns[name])
+
+    # SQLite without table statistics (no ANALYZE yet: a new or busy database) prefers the
+    # (status, created_at) index, which reads every open order of the window — the whole
+    # district — for each report. The search by position is the one to make: the unary +
+    # (a no-op to SQLite) keeps the status and time terms off any index, so the
+    # (lat, lon) index is used with or without statistics, as ANALYZE would choose. (So
+    # does the category test: its index holds a category's orders of every year.)
+    # PostgreSQL keeps its statistics up to date itself (and has no unary + for text).
+    unindexed = "+" if ops.connection.vendor == "sqlite" else ""
+    (south, north), longitudes = box
+    where = [
+        f"{unindexed}{column('status')} IN ({', '.join(['%s'] * len(OPEN_STATUSES))})",
+        f"{column('lat')} >= %s AND {column('lat')} <= %s",
+        f"{unindexed}{column('created_at')} >= %s AND {unindexed}{column('created_at')} <= %s",
+    ]
+    params: list[Any] = [
+        *OPEN_STATUSES,
+        south,
+        north,
+        ops.adapt_datetimefield_value(since),
+        ops.adapt_datetimefield_value(until),
+    ]
+    if longitudes is not None:
+        lon = column("lon")
+        where.append("(" + " OR ".join(f"({lon} >= %s AND {lon} <= %s)" for _ in longitudes) + ")")
+        params += [bound for span in longitudes for bound in span]
+    if category_id is not None:
+        # Uncategorised orders stay in: nobody has said they are something else.
+        category = unindexed + column("category")
+        where.append(f"({category} = %s OR {category} IS NULL)")
+        params.append(category_id)
+    if exclude_id is not None:
+        where.append(f"{column('id')} <> %s")
+        params.append(exclude_id)
+    fields = ", ".join(column(name) for name in ("id", *CANDIDATE_FIELDS))
+    # Only quoted names and placeholders are formatted in; every value is a parameter.
+    sql = f"SELECT {fields} FROM {ops.quote_name(meta.db_table)} WHERE {' AND '.join(where)}"  # noqa: S608
+    return WorkOrder.objects.raw(sql, params)
 
 
 def find_candidates(
@@ -257,15 +388,13 @@ def find_candidates(
     window = float(settings.YUNBAO_DEDUPE_WINDOW_HOURS if window_hours is None else window_hours)
     if radius <= 0 or window <= 0 or limit <= 0:
         return []
-    rows = _open_near(lat, lon, radius).filter(
-        created_at__gte=at - timedelta(hours=window), created_at__lte=at
+    rows = _candidate_rows(
+        _box(lat, lon, radius),
+        since=at - timedelta(hours=window),
+        until=at,
+        category_id=category_id,
+        exclude_id=exclude_id,
     )
-    if category_id is not None:
-        # Uncategorised orders stay in: nobody has said they are something else.
-        rows = rows.filter(Q(category_id=category_id) | Q(category__isnull=True))
-    if exclude_id is not None:
-        rows = rows.exclude(pk=exclude_id)
-
     near: list[tuple[WorkOrder, float]] = []
     for order in rows:
         distance = haversine_m(lat, lon, order.lat, order.lon)
@@ -339,7 +468,7 @@ def nearby_open(
     radius = float(settings.YUNBAO_DEDUPE_RADIUS_M if radius_m is None else radius_m)
     if radius <= 0 or limit <= 0:
         return []
-    rows = _open_near(lat, lon, radius)
+    rows = _open_near(lat, lon, radius).select_related("category")
     if category_id is not None:
         rows = rows.filter(category_id=category_id)
     found = [(order, haversine_m(lat, lon, order.lat, order.lon)) for order in rows]
@@ -349,7 +478,6 @@ def nearby_open(
 
 
 def warm_up() -> None:
-    """Import scikit-learn now (≈1.5 s): web workers call this at start-up."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3)).fit_transform(["预热", "warm up"])
+    """Kept for the callers that warm a worker up: the text comparison is plain Python now
+    and needs no import (scikit-learn took ≈1.5 s), so one comparison is all it does."""
+    text_similarities("预热", ["warm up"])

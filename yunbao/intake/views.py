@@ -7,6 +7,8 @@ reporter's name or phone, nor staff names.
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
@@ -23,7 +26,8 @@ from yunbao.intake import actions
 from yunbao.intake.api import catalog_for
 from yunbao.org.models import Role, Unit
 from yunbao.org.roles import roles_of
-from yunbao.workorders.models import PhotoKind, Status
+from yunbao.workorders.actions import allowed_actions
+from yunbao.workorders.models import PhotoKind, Status, WorkOrder
 
 SW_PATH = Path(__file__).parent / "static" / "intake" / "sw.js"
 # Moves a reporter is told about, in plain words; staff-internal moves are left out.
@@ -119,6 +123,7 @@ def track(request: HttpRequest, token: str) -> HttpResponse:
         request,
         "intake/track.html",
         {
+            **_verdict(request, order, final, token),
             "order": order,
             "final": final,
             "merged": final != order,
@@ -130,6 +135,52 @@ def track(request: HttpRequest, token: str) -> HttpResponse:
             "me_too_count": final.me_toos.count(),
         },
     )
+
+
+def _verdict(
+    request: HttpRequest, order: WorkOrder, final: WorkOrder, token: str
+) -> dict[str, Any]:
+    """The progress steps and, once closed, the reporter's rating and reopen forms.
+
+    The token in the address is the anonymous reporter's proof; a logged-in reporter acts as
+    themselves. The forms post to the field app's reporter actions (by URL name: intake does
+    not import the app above it), each with a fresh idempotency key.
+    """
+    steps = [
+        (Status.DISPATCHED.label, final.dispatched_at),
+        (Status.HANDLED.label, final.handled_at),
+        (Status.CLOSED.label, final.closed_at),
+    ]
+    reached = [
+        final.status in (Status.DISPATCHED, Status.IN_PROGRESS, Status.HANDLED, Status.CLOSED),
+        final.status in (Status.HANDLED, Status.CLOSED),
+        final.status == Status.CLOSED,
+    ]
+    user = request.user if request.user.is_authenticated else None
+    actor = user if user is not None and user.pk == order.reporter_id else None
+    allowed = (
+        set()
+        if final != order  # a merged report: the outcome is the original reporter's to judge
+        else {t.action for t in allowed_actions(order, actor, as_reporter=actor is None)}
+    )
+    reopen_until = (
+        order.closed_at + timedelta(days=settings.YUNBAO_REOPEN_DAYS) if order.closed_at else None
+    )
+    return {
+        "steps": [
+            {"label": label, "at": at if done else None, "done": done}
+            for (label, at), done in zip(steps, reached, strict=True)
+        ],
+        "can_rate": "rate" in allowed and order.rating is None,
+        "can_reopen": "reopen" in allowed
+        and reopen_until is not None
+        and timezone.now() <= reopen_until,
+        "reopen_until": reopen_until,
+        "rate_url": reverse("field:reporter-action", args=[token, "rate"]),
+        "reopen_url": reverse("field:reporter-action", args=[token, "reopen"]),
+        "rate_key": uuid.uuid4().hex,
+        "reopen_key": uuid.uuid4().hex,
+    }
 
 
 @require_GET

@@ -344,3 +344,65 @@ def test_it_places_people_at_their_first_area_else_their_units(world: World) -> 
     assert positions[no_areas.pk] == centre(world.street1)  # unit one serves street one
     assert no_unit.pk not in positions
     assert latest_positions([]) == {}
+
+
+def test_positions_are_kept_until_an_edit_moves_someone(
+    world: World, django_assert_num_queries: Any
+) -> None:
+    person = worker(world, "kept", areas=[world.grid1])
+    first = latest_positions([person])
+    with django_assert_num_queries(0):
+        assert latest_positions([person]) == first == {person.pk: centre(world.grid1)}
+
+    person.profile.areas.set([world.grid2])  # a new area: read again at once
+    assert latest_positions([person]) == {person.pk: centre(world.grid2)}
+
+    world.grid2.center_lat += 0.001  # the area's centre moved
+    world.grid2.save()
+    assert latest_positions([person]) == {person.pk: centre(world.grid2)}
+
+    person.profile.areas.clear()  # no areas of their own: their unit's first area
+    assert latest_positions([person]) == {person.pk: centre(world.street1)}
+    world.unit1.areas.set([world.street2])
+    assert latest_positions([person]) == {person.pk: centre(world.street2)}
+
+
+def test_open_workload_counts_what_the_orm_counts(world: World) -> None:
+    from django.db.models import Count
+
+    from yunbao.dispatch.assign import IN_HAND, open_workload
+    from yunbao.workorders.models import WorkOrder
+
+    busy, idle = worker(world, "busy"), worker(world, "idle")
+    for person in (busy, idle):
+        always_on(person)
+    hand(world, busy)
+    hand(world, busy)
+    hand(world, idle, finish=True)  # handled: no longer in hand
+    ids = [busy.pk, idle.pk, world.users["erin"].pk]
+
+    expected = dict(
+        WorkOrder.objects.filter(worker_id__in=ids, status__in=IN_HAND)
+        .order_by()
+        .values("worker_id")
+        .annotate(n=Count("id"))
+        .values_list("worker_id", "n")
+    )
+    assert open_workload(ids) == expected == {busy.pk: 2}
+    assert open_workload([]) == {}
+
+
+def test_the_pool_finds_who_covers_an_area_as_on_duty_does(world: World) -> None:
+    community = world.grid1.parent
+    people = [
+        worker(world, "grid", areas=[world.grid1]),
+        worker(world, "community", areas=[community]),
+        worker(world, "street2", areas=[world.street2]),
+        worker(world, "both", areas=[world.grid2, world.grid1]),
+        worker(world, "anywhere"),
+    ]
+    for person in people:
+        always_on(person)
+    at = timezone.now()
+    for area in (world.grid1, world.grid2, community, world.street1, world.street2, world.district):
+        assert people_on_duty(world.unit1, area, at) == on_duty(world.unit1, area, at), area

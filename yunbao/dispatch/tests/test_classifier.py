@@ -113,6 +113,49 @@ def test_its_probabilities_sum_to_one_and_rank_the_top_three(model: Classifier) 
     assert model.predict([]) == []
 
 
+ODD_TEXTS = ["", "   ", "!!!", "🚧🚧", "ＡＢ１ 井盖 broken light", "完全无关的一句话", "x" * 500]
+
+
+def assert_single_text_path_agrees(model: Classifier, texts: list[str]) -> None:
+    """`predict_one`'s own path gives the batched `predict`'s probabilities, bit for bit."""
+    assert model._single is not None
+    batched = model.probabilities(texts)
+    for text, row in zip(texts, batched, strict=True):
+        single = model._single.probabilities(text)
+        assert single.shape == (1, len(model.labels))
+        assert np.array_equal(single[0], row), text
+        assert model.predict_one(text) == model.predict([text])[0]
+
+
+def test_one_text_is_classified_as_in_a_batch(model: Classifier) -> None:
+    texts, _labels = labelled(15, seed=7)
+    assert_single_text_path_agrees(model, texts + ODD_TEXTS)
+    # And after the round trip through a stored blob.
+    again = Classifier.from_bytes(model.to_bytes())
+    assert_single_text_path_agrees(again, texts[:10] + ODD_TEXTS)
+
+
+@pytest.mark.django_db
+def test_the_cold_start_model_classifies_one_text_as_in_a_batch() -> None:
+    active = classifier.active_classifier()
+    texts = [
+        sentence
+        for category in Category.objects.filter(active=True).order_by("code")
+        for sentence in classifier.keyword_sentences(category)[:6]
+    ]
+    assert_single_text_path_agrees(active, texts + ODD_TEXTS)
+
+
+def test_a_pipeline_of_another_shape_is_asked_itself(model: Classifier) -> None:
+    """Two categories (a sigmoid, not a softmax): no single-text path, same answers."""
+    texts, labels = labelled(20)
+    pairs = [(t, c) for t, c in zip(texts, labels, strict=True) if c in ("E0102", "C0118")]
+    binary = classifier.train([t for t, _ in pairs], [c for _, c in pairs])
+    assert binary._single is None
+    assert binary.predict_one("路灯不亮") == binary.predict(["路灯不亮"])[0]
+    assert binary.predict_one("路灯不亮").category_code == "C0118"
+
+
 def test_it_round_trips_through_bytes(model: Classifier) -> None:
     texts = ["路灯闪个不停", "乱贴广告", "rubbish everywhere"]
 

@@ -7,11 +7,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db.models import Q
 from django.utils import timezone
 
 from bench.dedupe import run as run_benchmark
 from yunbao.catalog.models import Category
-from yunbao.intake.dedupe import Candidate, decide, find_candidates, haversine_m, nearby_open
+from yunbao.intake.dedupe import (
+    CANDIDATE_FIELDS,
+    Candidate,
+    _normalise,
+    decide,
+    find_candidates,
+    haversine_m,
+    nearby_open,
+    text_similarities,
+)
 from yunbao.testing import stored_photo
 from yunbao.workorders import actions
 from yunbao.workorders.models import Status, WorkOrder
@@ -227,6 +237,120 @@ def test_it_decides_by_the_thresholds(world: Any, settings: Any) -> None:
     assert decide([candidate(0.6)], suggest_score=0.7).kind == "none"
 
 
+SIMILARITY_TEXTS = [
+    "路边有垃圾，很多没人清理",
+    "路边垃圾很多，没人清理",
+    "垃圾堆在路口",
+    "路灯不亮 晚上很黑!!",
+    "ＡＢ１ 井盖丢失 a",
+    "I  see a broken street-light, please fix it",
+    "a",
+    "x y z",
+    "麻烦处理一下，已经好几天了",
+    "🚧 施工 🚧 噪音",
+    "",
+    "   ",
+]
+
+
+@pytest.mark.parametrize("first", range(len(SIMILARITY_TEXTS)))
+def test_its_text_similarity_is_scikit_learns_tfidf(first: int) -> None:
+    """The plain-Python TF-IDF agrees with scikit-learn's `TfidfVectorizer("char_wb")`."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    text = SIMILARITY_TEXTS[first]
+    others = [t for i, t in enumerate(SIMILARITY_TEXTS) if i != first]
+    ours = text_similarities(text, others)
+    new, cleaned = _normalise(text), [_normalise(o) for o in others]
+    filled = [i for i, o in enumerate(cleaned) if o]
+    expected: list[float | None] = [None] * len(others)
+    if new and filled:
+        vectoriser = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3))
+        matrix = vectoriser.fit_transform([new, *(cleaned[i] for i in filled)])
+        cosines = (matrix[1:] @ matrix[0].T).toarray().ravel()
+        for i, cosine in zip(filled, cosines, strict=True):
+            expected[i] = float(min(1.0, max(0.0, cosine)))
+    assert [o is None for o in ours] == [e is None for e in expected]
+    assert ours == pytest.approx(expected, abs=1e-12)
+
+
+def test_it_reads_few_columns_and_one_query(
+    world: Any, now: datetime, django_assert_num_queries: Any
+) -> None:
+    """One query for the candidates (no category join); the order's other fields still load
+    when someone asks for them."""
+    original = report(world, now=now, hours_ago=2)
+    with django_assert_num_queries(1):
+        candidates = candidates_for(world, now)
+    assert [c.order for c in candidates] == [original]
+    order = candidates[0].order
+    assert set(CANDIDATE_FIELDS) <= {f.name for f in WorkOrder._meta.concrete_fields}
+    assert order.number == original.number
+    assert order.status == Status.SUBMITTED
+    with django_assert_num_queries(1):
+        assert order.category == world.category  # loaded on access
+
+
+@pytest.mark.parametrize(
+    "centre",
+    [(23.0, 113.0), (23.0, 179.9995), (23.0, -179.9995), (89.9995, 10.0), (-45.0, -70.0)],
+)
+def test_its_sql_finds_what_the_orm_filter_finds(world: Any, now: datetime, centre: Any) -> None:
+    """The hand-written candidate query returns exactly the rows of the ORM's filter."""
+    import random
+
+    from yunbao.intake.dedupe import _box, _candidate_rows, _open_near
+
+    rng = random.Random(hash(centre) & 0xFFFF)
+    lat0, lon0 = centre
+    categories = [world.category.pk, Category.objects.get(code="C0118").pk, None]
+    statuses = list(Status)
+    orders = []
+    for i in range(300):
+        lon = lon0 + rng.uniform(-0.004, 0.004)
+        lon = lon - 360 if lon > 180 else lon + 360 if lon < -180 else lon
+        orders.append(
+            WorkOrder(
+                number=f"T{i:05d}",
+                status=rng.choice(statuses),
+                category_id=rng.choice(categories),
+                description="路边有垃圾",
+                lat=max(-90.0, min(90.0, lat0 + rng.uniform(-0.003, 0.003))),
+                lon=lon,
+                created_at=now - timedelta(hours=rng.uniform(-5, 100)),
+            )
+        )
+    WorkOrder.objects.bulk_create(orders)
+    ids = [o.pk for o in WorkOrder.objects.filter(number__startswith="T")]
+    for _ in range(15):
+        lat = max(-90.0, min(90.0, lat0 + rng.uniform(-0.002, 0.002)))
+        lon = lon0 + rng.uniform(-0.002, 0.002)
+        lon = lon - 360 if lon > 180 else lon + 360 if lon < -180 else lon
+        radius = rng.choice([50.0, 150.0, 400.0])
+        since, until = now - timedelta(hours=rng.choice([24, 72])), now
+        category_id = rng.choice(categories)
+        exclude_id = rng.choice([None, *ids])
+        expected = _open_near(lat, lon, radius).filter(created_at__gte=since, created_at__lte=until)
+        if category_id is not None:
+            expected = expected.filter(Q(category_id=category_id) | Q(category__isnull=True))
+        if exclude_id is not None:
+            expected = expected.exclude(pk=exclude_id)
+        found = _candidate_rows(
+            _box(lat, lon, radius),
+            since=since,
+            until=until,
+            category_id=category_id,
+            exclude_id=exclude_id,
+        )
+        rows = {
+            o.pk: (o.number, o.status, o.category_id, o.lat, o.lon, o.created_at) for o in found
+        }
+        assert rows == {
+            o.pk: (o.number, o.status, o.category_id, o.lat, o.lon, o.created_at) for o in expected
+        }
+        assert rows or radius == 50.0  # most searches find something
+
+
 def test_it_lists_open_orders_nearby_with_their_distances(
     world: Any, now: datetime, other_category: Category
 ) -> None:
@@ -278,3 +402,28 @@ def test_it_runs_the_dedupe_benchmark_in_smoke_mode(capsys: Any) -> None:
     # Most true duplicates reach the dispatcher, merged or suggested.
     assert figures["flag_recall"] > 0.5
     assert "merge or suggest" in capsys.readouterr().out
+
+
+def test_sqlite_searches_candidates_by_position_without_statistics(world: Any, now: Any) -> None:
+    """Without ANALYZE, SQLite would read every open order of the window by status and time
+    (or of the category); the query keeps it on the (lat, lon) index."""
+    from django.db import connection
+
+    from yunbao.intake.dedupe import _box, _candidate_rows
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's planner")
+    lat, lon = world.point1()
+    for category_id in (None, world.category.pk):
+        rows = _candidate_rows(
+            _box(lat, lon, 150),
+            since=now - timedelta(hours=72),
+            until=now,
+            category_id=category_id,
+            exclude_id=1,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN QUERY PLAN {rows.raw_query}", rows.params)
+            plan = " ".join(str(step[-1]) for step in cursor.fetchall())
+        index = next(i.name for i in WorkOrder._meta.indexes if i.fields == ["lat", "lon"])
+        assert f"USING INDEX {index}" in plan, plan
