@@ -10,11 +10,12 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import User
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from yunbao.org.models import Role, Unit
 from yunbao.workorders import actions
-from yunbao.workorders.models import TimelineEntry, WorkOrder
+from yunbao.workorders.models import RequestStatus, TimelineEntry, WorkOrder
 
 
 class MoveForm(forms.Form):
@@ -49,6 +50,7 @@ class MoveForm(forms.Form):
         "dispatch": ("unit",),
         "assign": ("worker",),
         "extend": ("until",),
+        "request_extension": ("until",),
         "rate": ("rating",),
         "merge": ("into",),
     }
@@ -95,5 +97,31 @@ def run_move(form: MoveForm, actor: User) -> TimelineEntry:
             return actions.merge(order, actor=actor, into=d["into"], note=note)
         case "return":
             return actions.return_order(order, actor=actor, note=note)
+        # Moves whose verbs do more than the bare transition (a request row, the rework
+        # count, the reopen window, an after-photo uploaded before): never the bare move.
+        case "rework":
+            return actions.rework(order, actor=actor, note=note)
+        case "reopen":
+            return actions.reopen(order, actor=actor, note=note)
+        case "finish":
+            return actions.finish(order, actor=actor, note=note)
+        case "request_extension" | "request_suspension" | "request_void":
+            return actions.request_change(
+                order,
+                actor=actor,
+                kind=form.action.removeprefix("request_"),
+                note=note,
+                until=d.get("until"),
+            )
+        case "refuse":
+            pending = order.requests.filter(status=RequestStatus.PENDING).first()
+            if pending is None:
+                raise actions.InvalidInput(
+                    gettext("No request is waiting for a decision on this order.")
+                )
+            return actions.decide_request(pending, actor=actor, approve=False, note=note)
+        case "arrive":
+            # Arrival needs the phone's position: only the field task page can give it.
+            raise actions.InvalidInput(gettext("Mark your arrival on the task page of your phone."))
         case _:
             return actions.transition(order, form.action, actor=actor, note=note)
