@@ -62,14 +62,14 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
 from django.db import connections
 from django.db.models import Q
-from django.db.models.query import RawQuerySet
 
+from yunbao.geo.coords import EARTH_RADIUS_M, haversine_m
 from yunbao.workorders.models import OPEN_STATUSES, WorkOrder, WorkOrderQuerySet
 
 __all__ = [
@@ -86,7 +86,6 @@ __all__ = [
 
 # Mean Earth radius (IUGG), metres: a sphere is within 0.5 % of the ellipsoid, far below the
 # error of a phone's position.
-EARTH_RADIUS_M = 6_371_008.8
 
 # The weights of the score's parts; they add up to 1 so the score stays within 0–1.
 W_TEXT = 0.45
@@ -151,15 +150,6 @@ class Decision:
     kind: Literal["merge", "suggest", "none"]
     candidate: Candidate | None
     reasons: dict[str, Any]
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres between two WGS-84 points (on the mean sphere)."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi = phi2 - phi1
-    dlambda = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 # A box: (south, north) and the longitude ranges it spans (None: every longitude).
@@ -304,16 +294,16 @@ def _open_near(lat: float, lon: float, radius_m: float) -> WorkOrderQuerySet:
     return WorkOrder.objects.open().filter(_bounding_box(lat, lon, radius_m)).order_by()
 
 
-def _candidate_rows(
+def _candidate_query(
     box: _Box,
     *,
     since: datetime,
     until: datetime,
     category_id: int | None,
     exclude_id: int | None,
-) -> RawQuerySet[WorkOrder]:
-    """Open orders in the box reported in [since, until], of the category or none, read
-    with `CANDIDATE_FIELDS` only (other fields load on access).
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters of: open orders in the box reported in [since, until], of the
+    category or none, reading the id and `CANDIDATE_FIELDS` only.
 
     Written as SQL because the ORM took longer to compile this query than the database
     to run it (every decision runs it; the rows are those of `_open_near(...).filter(...)`,
@@ -364,7 +354,62 @@ def _candidate_rows(
     fields = ", ".join(column(name) for name in ("id", *CANDIDATE_FIELDS))
     # Only quoted names and placeholders are formatted in; every value is a parameter.
     sql = f"SELECT {fields} FROM {ops.quote_name(meta.db_table)} WHERE {' AND '.join(where)}"  # noqa: S608
-    return WorkOrder.objects.raw(sql, params)
+    return sql, params
+
+
+def _fetch(
+    box: _Box,
+    *,
+    since: datetime,
+    until: datetime,
+    category_id: int | None,
+    exclude_id: int | None,
+) -> list[tuple[Any, ...]]:
+    """The candidate rows as plain tuples (id, *CANDIDATE_FIELDS): most are dropped by the
+    exact distance, so model instances are made only for the rest (`_as_order`)."""
+    sql, params = _candidate_query(
+        box, since=since, until=until, category_id=category_id, exclude_id=exclude_id
+    )
+    with connections[WorkOrder.objects.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+_CREATED_AT = 1 + CANDIDATE_FIELDS.index("created_at")
+_LAT, _LON = 1 + CANDIDATE_FIELDS.index("lat"), 1 + CANDIDATE_FIELDS.index("lon")
+_LOADED = (
+    "id",
+    *(f.attname for f in WorkOrder._meta.concrete_fields if f.name in CANDIDATE_FIELDS),
+)
+
+
+def _as_order(row: tuple[Any, ...]) -> WorkOrder:
+    """A (partly loaded) order from a `_fetch` row.
+
+    Django's generic row converters cost more than the query (SQLite returns datetimes as
+    ISO text); stored values are always UTC, so one `fromisoformat` does the same.
+    """
+    created = row[_CREATED_AT]
+    if isinstance(created, str):
+        created = datetime.fromisoformat(created)
+    if created.tzinfo is None:
+        # SQLite hands back naive UTC (as text, or parsed by its declared-type converter).
+        created = created.replace(tzinfo=UTC)
+    values = (*row[:_CREATED_AT], created, *row[_CREATED_AT + 1 :])
+    return WorkOrder.from_db(WorkOrder.objects.db, list(_LOADED), values)
+
+
+def _candidate_rows(
+    box: _Box,
+    *,
+    since: datetime,
+    until: datetime,
+    category_id: int | None,
+    exclude_id: int | None,
+) -> list[WorkOrder]:
+    """Every candidate row as a (partly loaded) order; other fields load on access."""
+    rows = _fetch(box, since=since, until=until, category_id=category_id, exclude_id=exclude_id)
+    return [_as_order(row) for row in rows]
 
 
 def find_candidates(
@@ -388,7 +433,7 @@ def find_candidates(
     window = float(settings.YUNBAO_DEDUPE_WINDOW_HOURS if window_hours is None else window_hours)
     if radius <= 0 or window <= 0 or limit <= 0:
         return []
-    rows = _candidate_rows(
+    rows = _fetch(
         _box(lat, lon, radius),
         since=at - timedelta(hours=window),
         until=at,
@@ -396,10 +441,10 @@ def find_candidates(
         exclude_id=exclude_id,
     )
     near: list[tuple[WorkOrder, float]] = []
-    for order in rows:
-        distance = haversine_m(lat, lon, order.lat, order.lon)
+    for row in rows:
+        distance = haversine_m(lat, lon, row[_LAT], row[_LON])
         if distance <= radius:
-            near.append((order, distance))
+            near.append((_as_order(row), distance))
     if not near:
         return []
 

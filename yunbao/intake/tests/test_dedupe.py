@@ -409,13 +409,13 @@ def test_sqlite_searches_candidates_by_position_without_statistics(world: Any, n
     (or of the category); the query keeps it on the (lat, lon) index."""
     from django.db import connection
 
-    from yunbao.intake.dedupe import _box, _candidate_rows
+    from yunbao.intake.dedupe import _box, _candidate_query
 
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's planner")
     lat, lon = world.point1()
     for category_id in (None, world.category.pk):
-        rows = _candidate_rows(
+        sql, params = _candidate_query(
             _box(lat, lon, 150),
             since=now - timedelta(hours=72),
             until=now,
@@ -423,7 +423,13 @@ def test_sqlite_searches_candidates_by_position_without_statistics(world: Any, n
             exclude_id=1,
         )
         with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN QUERY PLAN {rows.raw_query}", rows.params)
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
             plan = " ".join(str(step[-1]) for step in cursor.fetchall())
         index = next(i.name for i in WorkOrder._meta.indexes if i.fields == ["lat", "lon"])
         assert f"USING INDEX {index}" in plan, plan
+
+
+def test_candidate_fields_are_listed_in_the_models_order() -> None:
+    """`_as_order` hands the row to `Model.from_db`, which expects the model's field order."""
+    order = [f.name for f in WorkOrder._meta.concrete_fields if f.name in CANDIDATE_FIELDS]
+    assert tuple(order) == CANDIDATE_FIELDS
