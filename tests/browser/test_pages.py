@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.utils import translation
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from yunbao.workorders.models import Status, WorkOrder
@@ -200,7 +201,13 @@ def test_dispatcher_accepts_and_dispatches_on_a_desk(world, open_page, screensho
     )
 
 
-def test_worker_handles_on_a_phone_and_supervisor_closes(world, open_page, screenshot):
+def after_photo(folder):
+    path = folder / "after.jpg"
+    Image.new("RGB", (1200, 900), (90, 160, 90)).save(path, "JPEG")
+    return path
+
+
+def test_worker_handles_on_a_phone_and_supervisor_closes(world, open_page, screenshot, tmp_path):
     order = bring_to(world, Status.DISPATCHED)
     page = open_page("phone")
     log_in(page, "bob")
@@ -216,13 +223,20 @@ def test_worker_handles_on_a_phone_and_supervisor_closes(world, open_page, scree
     screenshot(page, "dispatched")
     move(page, "start")
     expect_status(page, Status.IN_PROGRESS)
-    form = fill_move(page, "finish", note="已清理干净，垃圾已运走")
+    # Finishing needs an after-photo: the order page sends the worker to the task page.
+    expect(page.locator("form[action$='/move/finish/']")).to_have_count(0)
+    page.locator(f".move-link a[href$='/field/tasks/{order.number}/']").first.click()
+    finish = page.locator("form[data-action=finish]")
+    finish.locator("textarea[name=note]").fill("已清理干净，垃圾已运走")
+    page.set_input_files("#after-photos", str(after_photo(tmp_path)))
+    expect(page.locator("#after-thumbs img")).to_have_count(1, timeout=15_000)
     assert_fits_phone(page)
     screenshot(page, "finishing")
-    form.locator("button.primary").click()
+    finish.locator("button.primary").click()
+    expect(page.locator(".order-head h1 .status")).to_contain_text(t(Status.HANDLED.label))
+    page.goto(f"/orders/{order.number}/")
     expect_status(page, Status.HANDLED)
     expect(page.locator("ol.timeline > li").last).to_contain_text("已清理干净，垃圾已运走")
-    expect(page.locator("form[action$='/move/finish/']")).to_have_count(0)
     assert_fits_phone(page)
     screenshot(page, "handled")
 
