@@ -3,13 +3,17 @@
 One definition serves the badge on every page (`sla_state`, per order in Python) and the
 lists and the sweep (`due_soon`, `overdue`, `warn_condition` …, the same arithmetic in SQL):
 
-- the *warning point* of a stage is stage start + `SLA_WARN_SHARE` × (deadline − stage start);
-- the *second escalation point* is deadline + `SLA_ESCALATE2_SHARE` × (deadline − stage start).
+- the *warning point* of a stage is `WorkOrder.warn_at`, set by `workorders.actions` when the
+  stage's clock starts: `SLA_WARN_SHARE` of the limit counted in the limit's own time (80 %
+  of a 4-working-hour limit from Friday 16:00 is Monday 10:12, not Sunday night), moved with
+  the deadline by pauses and recomputed by an extension. Orders stored before that field
+  existed fall back to stage start + share × (deadline − stage start);
+- the *second escalation point* is deadline + `SLA_ESCALATE2_SHARE` × (deadline − stage start),
+  measured on the clock between the stage's start and its (possibly shifted) deadline.
 
-Both are measured on the clock between the stage's start and its (possibly shifted) deadline,
-so a limit in working time keeps its nights and holidays inside that span. The SQL compares
-seconds since the epoch (`Epoch`), which SQLite and PostgreSQL both compute without any
-per-row Python, so the sweep over 100,000 open orders is one indexed scan per stage.
+The SQL compares seconds since the epoch (`Epoch`), which SQLite and PostgreSQL both compute
+without any per-row Python, so the sweep over 100,000 open orders is one indexed scan per
+stage.
 """
 
 from __future__ import annotations
@@ -106,7 +110,7 @@ def sla_state(order: WorkOrder, now: datetime | None = None) -> SlaState | None:
     if due is None:
         return None
     start = getattr(order, START_FIELD[stage])
-    warn_at = warning_point(start, due)
+    warn_at = order.warn_at if order.warn_at is not None else warning_point(start, due)
     if order.status == Status.SUSPENDED or stopped is not None:
         return SlaState(PAUSED, stage, due, due - (stopped or now), warn_at)
     if now > due:  # the same strict comparison as WorkOrderQuerySet.overdue
@@ -149,11 +153,15 @@ def _epoch(moment: datetime) -> Value:
 
 
 def warn_condition(stage: str, now: datetime, share: float | None = None) -> Q:
-    """Orders of `stage` past their warning point at `now` (share × due + (1 − share) ×
-    start ≤ now, in epoch seconds). Orders without a known start never qualify (NULL)."""
+    """Orders of `stage` past their warning point at `now`: the stored `warn_at`, or for
+    orders without one share × due + (1 − share) × start ≤ now (in epoch seconds; orders
+    without a known start never qualify, NULL). `share` forces the formula (tests)."""
     s = warn_share() if share is None else share
     start, due = Epoch(F(START_FIELD[stage])), Epoch(F(DUE_FIELD[stage]))
-    return Q(LessThanOrEqual(due * Value(s) + start * Value(1 - s), _epoch(now)))
+    formula = Q(LessThanOrEqual(due * Value(s) + start * Value(1 - s), _epoch(now)))
+    if share is not None:
+        return formula
+    return Q(warn_at__lte=now) | (Q(warn_at__isnull=True) & formula)
 
 
 def escalation2_condition(stage: str, now: datetime) -> Q:

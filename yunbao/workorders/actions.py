@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -127,8 +128,21 @@ def _acting_role(
 
 
 def _due(order: WorkOrder, stage: str, start: datetime) -> datetime:
+    """Start `stage`'s clock at `start`: returns its deadline and sets the warning point."""
     amount, unit = time_limit(order.category, stage, order.urgency)
-    return default_calendar().add(start, amount, unit)
+    calendar = default_calendar()
+    share = Decimal(str(settings.YUNBAO_SLA_WARN_SHARE))
+    order.warn_at = calendar.add(start, amount * share, unit)
+    return calendar.add(start, amount, unit)
+
+
+def _shift_clock(order: WorkOrder, stage: str, delta: timedelta) -> None:
+    """Give a paused stage its time back: deadline and warning point move together."""
+    due = order.due_for(stage)
+    if due is not None:
+        setattr(order, f"{stage}_due", due + delta)
+    if order.warn_at is not None:
+        order.warn_at += delta
 
 
 def _enter(order: WorkOrder, status: str, at: datetime) -> None:
@@ -147,6 +161,8 @@ def _enter(order: WorkOrder, status: str, at: datetime) -> None:
         order.check_due = _due(order, Stage.CHECK, at)
     elif status == Status.CLOSED:
         order.closed_at = at
+    if status not in STAGE_OF_STATUS:
+        order.warn_at = None  # no clock runs (closed, rejected, merged, voided)
 
 
 def transition(
@@ -285,20 +301,16 @@ def _settle_request(
     if order.paused_at is not None:
         stage = order.current_stage
         # An approved extension sets its own new deadline; otherwise the wait is given back.
-        if (
-            stage
-            and order.due_for(stage)
-            and not (approved and pending.kind == RequestKind.EXTENSION)
-        ):
-            setattr(order, f"{stage}_due", order.due_for(stage) + (at - order.paused_at))
+        if stage and not (approved and pending.kind == RequestKind.EXTENSION):
+            _shift_clock(order, stage, at - order.paused_at)
         order.paused_at = None
 
 
 def _shift_paused_clock(order: WorkOrder, at: datetime) -> None:
     """On resume, push the running stage's deadline by the time spent suspended."""
     stage = STAGE_OF_STATUS.get(order.suspended_from)
-    if stage and order.suspended_at and order.due_for(stage):
-        setattr(order, f"{stage}_due", order.due_for(stage) + (at - order.suspended_at))
+    if stage and order.suspended_at:
+        _shift_clock(order, stage, at - order.suspended_at)
     order.suspended_from, order.suspended_at = "", None
 
 
@@ -750,6 +762,10 @@ def extend(
         if o.handle_due is not None and until <= o.handle_due:
             raise InvalidInput(_("An extension must end after the current deadline."))
         o.handle_due = until
+        # An extension is a date, not an amount of working time: warn at the same share of
+        # the new span, counted from the move (a late extension still warns before its end).
+        moment = at or timezone.now()
+        o.warn_at = moment + (until - moment) * float(settings.YUNBAO_SLA_WARN_SHARE)
 
     return transition(
         order,

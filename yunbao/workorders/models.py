@@ -181,6 +181,9 @@ class WorkOrder(models.Model):
     dispatch_due = models.DateTimeField(_("dispatch by"), null=True, blank=True)
     handle_due = models.DateTimeField(_("handle by"), null=True, blank=True)
     check_due = models.DateTimeField(_("check by"), null=True, blank=True)
+    # When the running stage becomes "due soon": SLA_WARN_SHARE of its limit, counted in the
+    # limit's own time (working hours skip nights and holidays), moved with its deadline.
+    warn_at = models.DateTimeField(_("warn at"), null=True, blank=True)
 
     rework_count = models.PositiveSmallIntegerField(_("reworks"), default=0)
     rating = models.PositiveSmallIntegerField(_("rating"), null=True, blank=True)

@@ -83,12 +83,29 @@ def test_the_deadline_counts_working_time_across_boundaries_and_holidays(
 
 
 def test_the_state_before_a_holiday_deadline_is_ok_then_due_soon(world: Any) -> None:
-    """1 working day from Sep 30 16:00 is Oct 8 16:00; the warning point is 80 % of that
-    span (the clock between start and deadline), so on Oct 1 the order is fine."""
+    """1 working day from Sep 30 16:00 is Oct 8 16:00; the warning point is 80 % of the
+    limit in working time (0.8 working day: 1.5 h on Sep 30, the rest on Oct 8), so the
+    order stays fine through the whole holiday and the morning after it."""
     handle_due(world, local(2026, 9, 30, 16, 0), "1", WD)
     from yunbao.workorders.models import WorkOrder
 
     order = WorkOrder.objects.get()
     assert order.handle_due == local(2026, 10, 8, 16, 0)
+    assert order.warn_at == local(2026, 10, 8, 14, 36)
     assert sla_state(order, local(2026, 10, 1, 9, 0)).level == OK  # type: ignore[union-attr]
-    assert sla_state(order, local(2026, 10, 8, 9, 0)).level == DUE_SOON  # type: ignore[union-attr]
+    assert sla_state(order, local(2026, 10, 8, 9, 0)).level == OK  # type: ignore[union-attr]
+    assert sla_state(order, local(2026, 10, 8, 14, 36)).level == DUE_SOON  # type: ignore[union-attr]
+
+
+def test_the_warning_point_of_a_working_hour_limit_skips_the_weekend(world: Any) -> None:
+    """4 working hours from Friday 16:00: 1.5 h on Friday, the rest on Monday (due 11:00);
+    80 % of the limit is 3.2 working hours, Monday 10:12, not a moment over the weekend."""
+    handle_due(world, local(2026, 3, 6, 16, 0), "4", WH)
+    from yunbao.workorders.models import WorkOrder
+
+    order = WorkOrder.objects.get()
+    assert order.handle_due == local(2026, 3, 9, 11, 0)
+    assert order.warn_at == local(2026, 3, 9, 10, 12)
+    for moment in (local(2026, 3, 7, 12, 0), local(2026, 3, 8, 22, 0), local(2026, 3, 9, 10, 11)):
+        assert sla_state(order, moment).level == OK  # type: ignore[union-attr]
+    assert sla_state(order, local(2026, 3, 9, 10, 12)).level == DUE_SOON  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from yunbao.notify.models import Channel, Endpoint, Message
 from yunbao.sla.models import AlertLevel, SlaAlert
@@ -125,9 +126,11 @@ def test_nothing_fires_while_suspended_and_the_resumed_deadline_is_watched_afres
     new_due = DUE + timedelta(minutes=30)  # moved by the half hour spent suspended
     assert order.handle_due == new_due
 
-    # At the old deadline: the resumed order is only past its new warning point
-    # (T + 80 % of 2.5 h = T + 2 h), and the suspended one is silent.
-    result = sweep(DUE + SECOND)
+    # The warning point moved with the deadline (by the half hour suspended): nothing at
+    # the old deadline, the warning half an hour after the old warning point; the
+    # suspended order is silent throughout.
+    assert sweep(DUE + SECOND).total == 0
+    result = sweep(WARN + timedelta(minutes=30) + SECOND)
     assert (result.warnings, result.escalations1) == (1, 0)
     assert sweep(new_due + SECOND).escalations1 == 1
     assert sweep(ESC2 + timedelta(hours=5)).escalations2 == 1
@@ -158,9 +161,9 @@ def test_nothing_fires_while_an_extension_waits_and_the_new_deadline_warns_again
     actions.decide_request(request, actor=staffed.users["carol"], approve=True, at=decided)
     order = fresh(order)
     assert order.handle_due == until
-    # New warning point: dispatched + 80 % of (until − dispatched) = T + 8 h.
-    assert sweep(T + timedelta(hours=8) - SECOND).total == 0
-    assert sweep(T + timedelta(hours=8) + SECOND).warnings == 1
+    # New warning point: the approval + 80 % of (until − approval) = T + 5 h + 4 h.
+    assert sweep(T + timedelta(hours=9) - SECOND).total == 0
+    assert sweep(T + timedelta(hours=9) + SECOND).warnings == 1
     assert [(level, a.due) for level, a in _levels_and_alerts(order)] == [
         ("warning", DUE),
         ("warning", until),
@@ -238,7 +241,8 @@ def test_the_command_sweeps_once_and_prints_the_counts(staffed: Any) -> None:
     dispatched(staffed)
     out = StringIO()
     at = (DUE + SECOND).isoformat()
-    call_command("sla_sweep", at=at, stdout=out)
+    with translation.override("en"):
+        call_command("sla_sweep", at=at, stdout=out)
     assert "Warnings: 0, escalations to unit leaders: 1, to managers: 0" in out.getvalue()
     assert SlaAlert.objects.count() == 1
     out = StringIO()
