@@ -109,6 +109,8 @@ NGRAM_RANGE = (1, 3)
 # What a candidate's order is read with: the score's inputs, and what intake's merge and
 # suggestion use (`number`, `status`). Other fields load on access.
 CANDIDATE_FIELDS = ("number", "status", "category", "description", "lat", "lon", "created_at")
+# At most this many orders within the radius (the nearest) are scored for a new report.
+MAX_COMPARED = 50
 
 
 @dataclass(frozen=True)
@@ -440,13 +442,19 @@ def find_candidates(
         category_id=category_id,
         exclude_id=exclude_id,
     )
-    near: list[tuple[WorkOrder, float]] = []
-    for row in rows:
-        distance = haversine_m(lat, lon, row[_LAT], row[_LON])
-        if distance <= radius:
-            near.append((_as_order(row), distance))
-    if not near:
+    within = [
+        (row, distance)
+        for row in rows
+        if (distance := haversine_m(lat, lon, row[_LAT], row[_LON])) <= radius
+    ]
+    if not within:
         return []
+    if len(within) > MAX_COMPARED:
+        # A hot spot (a market, a flood of reports about one event): compare the text with
+        # the nearest only, so one report never costs more than MAX_COMPARED comparisons.
+        within.sort(key=lambda item: item[1])
+        del within[MAX_COMPARED:]
+    near = [(_as_order(row), distance) for row, distance in within]
 
     similarities = text_similarities(text, [order.description for order, _ in near])
     candidates = []

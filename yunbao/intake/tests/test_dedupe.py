@@ -433,3 +433,31 @@ def test_candidate_fields_are_listed_in_the_models_order() -> None:
     """`_as_order` hands the row to `Model.from_db`, which expects the model's field order."""
     order = [f.name for f in WorkOrder._meta.concrete_fields if f.name in CANDIDATE_FIELDS]
     assert tuple(order) == CANDIDATE_FIELDS
+
+
+def test_a_hot_spot_compares_only_the_nearest_orders(world: Any, now: datetime) -> None:
+    """Sixty open orders around one spot: only the nearest MAX_COMPARED are scored, so a
+    flood of reports cannot make each new one slower and slower."""
+    from yunbao.intake.dedupe import MAX_COMPARED
+
+    lat, lon = world.point1()
+    orders = [
+        WorkOrder(
+            number=f"H{i:03d}",
+            status=Status.SUBMITTED,
+            description="市场门口垃圾",
+            # i metres north, roughly: the index is the distance rank.
+            lat=lat + i * 0.000009,
+            lon=lon,
+            created_at=now - timedelta(hours=1),
+        )
+        for i in range(1, MAX_COMPARED + 11)
+    ]
+    WorkOrder.objects.bulk_create(orders)
+    found = find_candidates(
+        lat=lat, lon=lon, category_id=None, text="市场门口垃圾", at=now, limit=1000
+    )
+    assert len(found) == MAX_COMPARED
+    assert max(c.distance_m for c in found) < min(
+        haversine_m(lat, lon, o.lat, o.lon) for o in orders[MAX_COMPARED:]
+    )
