@@ -206,18 +206,19 @@ def _char_wb_ngrams(text: str) -> Counter[str]:
     Exactly scikit-learn's `_char_wb_ngrams` on an already normalised text: a word shorter
     than n yields itself padded once ("a" → " a " for n = 3), never a shorter gram twice.
     """
-    grams: Counter[str] = Counter()
+    # Collected in a list and counted once: Counter's counting loop runs in C, and this
+    # runs for every candidate of every report.
+    grams: list[str] = []
     low, high = NGRAM_RANGE
     for word in text.split():
         padded = f" {word} "
         length = len(padded)
         for n in range(low, high + 1):
             if length <= n:
-                grams[padded] += 1
+                grams.append(padded)
                 break
-            for start in range(length - n + 1):
-                grams[padded[start : start + n]] += 1
-    return grams
+            grams.extend([padded[start : start + n] for start in range(length - n + 1)])
+    return Counter(grams)
 
 
 def _tfidf_cosines(texts: list[str]) -> list[float]:
@@ -353,7 +354,13 @@ def _candidate_query(
     if exclude_id is not None:
         where.append(f"{column('id')} <> %s")
         params.append(exclude_id)
-    fields = ", ".join(column(name) for name in ("id", *CANDIDATE_FIELDS))
+    # On SQLite the unary + also hides the column's declared type, so the driver hands the
+    # time back as text instead of calling Django's Python converter on every row;
+    # `_as_order` parses it (with `fromisoformat`, in C) only for rows within the radius.
+    fields = ", ".join(
+        (unindexed if name == "created_at" else "") + column(name)
+        for name in ("id", *CANDIDATE_FIELDS)
+    )
     # Only quoted names and placeholders are formatted in; every value is a parameter.
     sql = f"SELECT {fields} FROM {ops.quote_name(meta.db_table)} WHERE {' AND '.join(where)}"  # noqa: S608
     return sql, params
@@ -379,6 +386,8 @@ def _fetch(
 
 _CREATED_AT = 1 + CANDIDATE_FIELDS.index("created_at")
 _LAT, _LON = 1 + CANDIDATE_FIELDS.index("lat"), 1 + CANDIDATE_FIELDS.index("lon")
+_DESCRIPTION = 1 + CANDIDATE_FIELDS.index("description")
+_CATEGORY = 1 + CANDIDATE_FIELDS.index("category")
 _LOADED = (
     "id",
     *(f.attname for f in WorkOrder._meta.concrete_fields if f.name in CANDIDATE_FIELDS),
@@ -391,14 +400,19 @@ def _as_order(row: tuple[Any, ...]) -> WorkOrder:
     Django's generic row converters cost more than the query (SQLite returns datetimes as
     ISO text); stored values are always UTC, so one `fromisoformat` does the same.
     """
+    return WorkOrder.from_db(WorkOrder.objects.db, list(_LOADED), _with_aware_time(row))
+
+
+def _with_aware_time(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`row` with its reporting time as an aware datetime (stored values are UTC)."""
     created = row[_CREATED_AT]
+    if isinstance(created, datetime) and created.tzinfo is not None:
+        return row
     if isinstance(created, str):
         created = datetime.fromisoformat(created)
-    if created.tzinfo is None:
-        # SQLite hands back naive UTC (as text, or parsed by its declared-type converter).
-        created = created.replace(tzinfo=UTC)
-    values = (*row[:_CREATED_AT], created, *row[_CREATED_AT + 1 :])
-    return WorkOrder.from_db(WorkOrder.objects.db, list(_LOADED), values)
+    # SQLite hands back naive UTC (as text, or parsed by its declared-type converter).
+    created = created.replace(tzinfo=UTC)
+    return (*row[:_CREATED_AT], created, *row[_CREATED_AT + 1 :])
 
 
 def _candidate_rows(
@@ -454,34 +468,36 @@ def find_candidates(
         # the nearest only, so one report never costs more than MAX_COMPARED comparisons.
         within.sort(key=lambda item: item[1])
         del within[MAX_COMPARED:]
-    near = [(_as_order(row), distance) for row, distance in within]
-
-    similarities = text_similarities(text, [order.description for order, _ in near])
-    candidates = []
-    for (order, distance), similarity in zip(near, similarities, strict=True):
-        hours = max(0.0, (at - order.created_at).total_seconds() / 3600)
-        same_category = category_id is not None and order.category_id == category_id
-        candidates.append(
-            Candidate(
-                order=order,
-                distance_m=distance,
-                text_similarity=0.0 if similarity is None else similarity,
-                hours_apart=hours,
-                score=score_of(
-                    distance_m=distance,
-                    hours_apart=hours,
-                    similarity=similarity,
-                    same_category=same_category,
-                    radius_m=radius,
-                    window_hours=window,
-                ),
-                same_category=same_category,
-                text_compared=similarity is not None,
-            )
+    similarities = text_similarities(text, [row[_DESCRIPTION] or "" for row, _ in within])
+    scored = []
+    for (row, distance), similarity in zip(within, similarities, strict=True):
+        row = _with_aware_time(row)
+        hours = max(0.0, (at - row[_CREATED_AT]).total_seconds() / 3600)
+        same_category = category_id is not None and row[_CATEGORY] == category_id
+        score = score_of(
+            distance_m=distance,
+            hours_apart=hours,
+            similarity=similarity,
+            same_category=same_category,
+            radius_m=radius,
+            window_hours=window,
         )
+        scored.append((row, distance, similarity, hours, score, same_category))
     # Ties go to the nearer, then the older order (the one others were merged into first).
-    candidates.sort(key=lambda c: (-c.score, c.distance_m, c.order.created_at, c.order.pk))
-    return candidates[:limit]
+    # Orders are made for the kept ones only.
+    scored.sort(key=lambda s: (-s[4], s[1], s[0][_CREATED_AT], s[0][0]))
+    return [
+        Candidate(
+            order=_as_order(row),
+            distance_m=distance,
+            text_similarity=0.0 if similarity is None else similarity,
+            hours_apart=hours,
+            score=score,
+            same_category=same_category,
+            text_compared=similarity is not None,
+        )
+        for row, distance, similarity, hours, score, same_category in scored[:limit]
+    ]
 
 
 def decide(
