@@ -152,50 +152,8 @@
 
   // --- photos ---------------------------------------------------------------------------------
 
-  function decode(file) {
-    const viaImage = () => new Promise((resolve, reject) => {
-      const url = URL.createObjectURL(file);
-      const img = new Image();
-      img.onload = () => { URL.revokeObjectURL(url); resolve(img); };
-      img.onerror = () => { URL.revokeObjectURL(url); reject(new Error("decode")); };
-      img.src = url;
-    });
-    if (typeof window.createImageBitmap === "function") {
-      // "from-image" turns the picture upright by its EXIF orientation before it is drawn.
-      return createImageBitmap(file, { imageOrientation: "from-image" }).catch(viaImage);
-    }
-    return viaImage();
-  }
-
-  function canvasBlob(canvas) {
-    return new Promise((resolve) => {
-      if (canvas.toBlob) {
-        canvas.toBlob(resolve, "image/jpeg", JPEG_QUALITY);
-        return;
-      }
-      const data = atob(canvas.toDataURL("image/jpeg", JPEG_QUALITY).split(",")[1]);
-      const bytes = new Uint8Array(data.length);
-      for (let i = 0; i < data.length; i++) bytes[i] = data.charCodeAt(i);
-      resolve(new Blob([bytes], { type: "image/jpeg" }));
-    });
-  }
-
-  /** The photo as a JPEG whose longest side is at most 1600 px (EXIF is dropped). */
-  async function shrink(file) {
-    const image = await decode(file);
-    const width = image.naturalWidth || image.width;
-    const height = image.naturalHeight || image.height;
-    const scale = Math.min(1, LONGEST_SIDE / Math.max(width, height));
-    const canvas = document.createElement("canvas");
-    canvas.width = Math.max(1, Math.round(width * scale));
-    canvas.height = Math.max(1, Math.round(height * scale));
-    canvas.getContext("2d").drawImage(image, 0, 0, canvas.width, canvas.height);
-    if (image.close) image.close();
-    const blob = await canvasBlob(canvas);
-    canvas.width = canvas.height = 0; // give the memory back at once on a small phone
-    if (!blob) throw new Error("encode");
-    return blob;
-  }
+  // Shared with the other photo page: yunbao/web/static/yunbao/photos.js.
+  const shrink = (file) => window.YunbaoPhotos.shrink(file, LONGEST_SIDE, JPEG_QUALITY);
 
   function addPhotos(fileList) {
     const errorSlot = form.querySelector('[data-error-for="photos"]');
