@@ -43,7 +43,7 @@ browser:
 run: install
 	YUNBAO_DEMO=true $(BIN)/yunbao migrate --noinput -v 0
 	YUNBAO_DEMO=true $(BIN)/yunbao demo
-	YUNBAO_DEMO=true exec $(BIN)/yunbao serve --with-worker
+	YUNBAO_DEMO=true exec $(BIN)/yunbao serve --with-worker --with-gateway
 
 lint: dev
 	$(BIN)/ruff check .

@@ -51,6 +51,10 @@ def others() -> None:
     subprocess.run([sys.executable, "-m", "bench.tasks"], check=True)
     print("\n== time-limit sweep (100,000 open orders)")
     subprocess.run([sys.executable, "-m", "bench.sla"], check=True)
+    print("\n== telemetry gateway (JT/T 808 over TCP from 2,000 terminals, SQLite and PostgreSQL)")
+    subprocess.run([sys.executable, "-m", "bench.fleet"], check=True)
+    print("\n== JT/T 808 codec (frames/s on one core)")
+    subprocess.run([sys.executable, "-m", "bench.jt808"], check=True)
 
 
 if __name__ == "__main__":

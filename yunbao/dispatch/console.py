@@ -1,9 +1,11 @@
 """The dispatcher's console (人工筛选): the desk for every order the machine did not settle.
 
-One page in three columns: the live queue with its filters, a map of the queue and of the
-workers on duty, and the panel of the chosen order (photos, the machine's suggestion and its
-reasons, likely duplicates side by side, and one form per move). The page polls
-`queue.json`; the panel is an HTML fragment; the panel's forms and the bulk bar post here.
+One page in three columns: the live queue with its filters, a map of the queue, of the
+workers on duty and of the vehicles (at their last fixes, greyed once older than
+FLEET_POSITION_MAX_AGE_MINUTES), and the panel of the chosen order (photos, the machine's
+suggestion and its reasons, likely duplicates side by side, and one form per move). The
+page polls `queue.json`; the panel is an HTML fragment; the panel's forms and the bulk bar
+post here.
 
 Who may use it
 --------------
@@ -67,6 +69,8 @@ from yunbao.dispatch.assign import display_name
 from yunbao.dispatch.models import DispatchDecision
 from yunbao.dispatch.policy import FALLBACK_TEXTS, fallback_text
 from yunbao.dispatch.positions import latest_positions
+from yunbao.fleet.devices import latest_for_users, live_rows, position_max_age, visible_devices
+from yunbao.fleet.models import DeviceKind
 from yunbao.geo.models import Area, Level
 from yunbao.intake.models import DuplicateSuggestion, MeToo
 from yunbao.org.duty import on_duty
@@ -320,7 +324,7 @@ def queue_orders(user: User, filters: QueueFilter) -> tuple[list[WorkOrder], int
 
 
 def build_queue(user: User, filters: QueueFilter) -> dict[str, Any]:
-    """Everything the page draws: the queue's rows and the workers on the map."""
+    """Everything the page draws: the queue's rows, the workers and vehicles on the map."""
     orders, total = queue_orders(user, filters)
     ids = [o.pk for o in orders]
     decisions = {
@@ -363,7 +367,13 @@ def build_queue(user: User, filters: QueueFilter) -> dict[str, Any]:
                 "page": reverse("order-detail", args=[o.number]),
             }
         )
-    return {"orders": rows, "total": total, "limit": QUEUE_LIMIT, "workers": workers_for(user)}
+    return {
+        "orders": rows,
+        "total": total,
+        "limit": QUEUE_LIMIT,
+        "workers": workers_for(user),
+        "vehicles": vehicles_for(user),
+    }
 
 
 def version_of(payload: dict[str, Any]) -> str:
@@ -406,14 +416,20 @@ def workers_for(user: User) -> list[dict[str, Any]]:
             people.setdefault(person.pk, (person, unit))
     if not people:
         return []
-    positions = latest_positions(person for person, _unit in people.values())
+    # Their badges' last fixes, however old (the page greys stale ones, with their age);
+    # the others at their area's centre, as the worker ranking places them.
+    fixes = latest_for_users(people)
+    positions = latest_positions(
+        person for person, _unit in people.values() if fixes.get(person.pk) is None
+    )
     tasks = _counts(
         WorkOrder.objects.visible_to(user).filter(worker_id__in=people, status__in=IN_HAND),
         "worker_id",
     )
     rows = []
     for person, unit in people.values():
-        position = positions.get(person.pk)
+        fix = fixes.get(person.pk)
+        position = (fix.lat, fix.lon) if fix is not None else positions.get(person.pk)
         if position is None:
             continue  # nowhere to draw them
         rows.append(
@@ -424,10 +440,19 @@ def workers_for(user: User) -> list[dict[str, Any]]:
                 "lat": round(position[0], 6),
                 "lon": round(position[1], 6),
                 "tasks": tasks.get(person.pk, 0),
+                # The fix's time (None: the area's centre) and the badge's track.
+                "seen": fix.fixed_at.isoformat() if fix is not None else None,
+                "track": reverse("fleet:track", args=[fix.device_id]) if fix else None,
             }
         )
     rows.sort(key=lambda r: (r["unit"], r["name"], r["id"]))
     return rows
+
+
+def vehicles_for(user: User) -> list[dict[str, Any]]:
+    """The vehicles the user may see (`fleet.devices.visible_devices`) where they last
+    reported, however long ago (the page greys stale ones)."""
+    return live_rows(visible_devices(user).filter(kind=DeviceKind.VEHICLE, active=True))
 
 
 # --- The panel's forms and moves ---------------------------------------------------------
@@ -812,6 +837,7 @@ def console(request: HttpRequest) -> HttpResponse:
             "initial": initial,
             "area_shapes": _area_shapes(user),
             "poll_seconds": POLL_SECONDS,
+            "stale_after": int(position_max_age().total_seconds()),
             "tile_url": settings.YUNBAO_MAP_TILE_URL,
             "time_zone": settings.TIME_ZONE,
         },

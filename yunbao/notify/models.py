@@ -32,7 +32,7 @@ class EventKind(models.TextChoices):
     REQUEST_PENDING = "request_pending", _("Request waiting for approval")
     SLA_WARNING = "sla_warning", _("Deadline approaching")
     SLA_ESCALATION = "sla_escalation", _("Deadline missed (escalation)")
-    UNIT_ALERT = "unit_alert", _("Unit alert (nobody on duty)")
+    UNIT_ALERT = "unit_alert", _("Unit alert (nobody on duty, staff out of their area)")
 
 
 class Channel(models.TextChoices):

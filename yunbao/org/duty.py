@@ -82,7 +82,7 @@ def on_duty(
             continue
         shifts = list(user.shifts.all())
         exceptions = list(user.roster_exceptions.all())
-        if any(local in span for day in days for span in _spans(day, shifts, exceptions)):
+        if any(local in span for day in days for span in spans_of_day(day, shifts, exceptions)):
             result.append(user)
     return result
 
@@ -95,14 +95,14 @@ def is_on_duty(user: User, at: dt.datetime) -> bool:
     days = (local.date() - _DAY, local.date())
     shifts = list(Shift.objects.filter(user=user, weekday__in=_weekdays(days)))
     exceptions = list(RosterException.objects.filter(user=user, date__in=days))
-    return any(local in span for day in days for span in _spans(day, shifts, exceptions))
+    return any(local in span for day in days for span in spans_of_day(day, shifts, exceptions))
 
 
 def shifts_at(user: User, day: dt.date) -> list[DutySpan]:
     """The user's stretches of duty that start on local date `day`, exceptions applied."""
     shifts = list(Shift.objects.filter(user=user, weekday=day.weekday()))
     exceptions = list(RosterException.objects.filter(user=user, date=day))
-    return _spans(day, shifts, exceptions)
+    return spans_of_day(day, shifts, exceptions)
 
 
 def _local(at: dt.datetime) -> dt.datetime:
@@ -125,10 +125,14 @@ def _interval(day: dt.date, start: dt.time, end: dt.time) -> tuple[dt.datetime, 
     )
 
 
-def _spans(
+def spans_of_day(
     day: dt.date, shifts: Iterable[Shift], exceptions: Iterable[RosterException]
 ) -> list[DutySpan]:
-    """Duty starting on `day` from weekly `shifts` and dated `exceptions` (others ignored)."""
+    """Duty starting on `day` from weekly `shifts` and dated `exceptions` (others ignored).
+
+    Public so callers that read many people's rows in one query (attendance) apply the same
+    rule as `on_duty` and `shifts_at`.
+    """
     todays = [e for e in exceptions if e.date == day]
     offs = [e for e in todays if e.kind == RosterException.Kind.OFF]
     whole_day_off = any(e.start is None or e.end is None for e in offs)

@@ -56,6 +56,8 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
         "dispatch.delete_routingrule",
         "dispatch.add_autothreshold",
         "dispatch.change_autothreshold",
+        "fleet.add_device",
+        "fleet.change_device",
     ),
     Role.DISPATCHER: (
         "workorders.view_*",
@@ -79,6 +81,11 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
         "org.add_rosterexception",
         "org.change_rosterexception",
         "org.delete_rosterexception",
+        # Their unit's devices only (the fleet admin's querysets): who carries which badge.
+        "fleet.view_device",
+        "fleet.change_device",
+        "fleet.view_position",
+        "fleet.view_latestposition",
     ),
     Role.INSPECTOR: (
         "workorders.add_workorder",

@@ -176,6 +176,10 @@ def load(*, orders: int = 3000, seed: int = 7, progress: Callable[[str], None] =
     units = _units(district)
     _rules(district, units)
     people = _people(units, summary)
+    # Badges, vehicles and a few hours of tracks for the live map (yunbao.fleet).
+    from yunbao.fleet.demo_fleet import load_fleet
+
+    load_fleet(units, people, progress=progress)
     if not WorkOrder.objects.exists():
         # History is replayed with its own decisions; no background decision for each order.
         with override_settings(YUNBAO_DECIDE_ON_SUBMIT=False):

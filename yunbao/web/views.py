@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from yunbao.fleet.devices import may_watch
 from yunbao.org.models import Role
 from yunbao.org.roles import roles_of
 from yunbao.workorders.models import Status, WorkOrder, WorkOrderQuerySet
@@ -89,6 +90,10 @@ def home(request: HttpRequest) -> HttpResponse:
         tools.append((_("Where would this go?"), reverse("dispatch-where")))
     if roles & {Role.DISPATCHER, Role.MANAGER, Role.SUPERVISOR, Role.ORGANISER, Role.ADMIN}:
         tools.append((_("QR posters"), reverse("qr-index")))
+    if may_watch(user):  # the fleet pages' own rule (area roles, unit leaders)
+        tools.append((_("Live map"), reverse("fleet:live")))
+        tools.append((_("Attendance"), reverse("fleet:attendance")))
+        tools.append((_("Coverage"), reverse("fleet:coverage")))
     tools.append((_("My reports"), reverse("intake-mine")))
     return render(
         request,

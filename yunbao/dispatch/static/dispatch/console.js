@@ -20,6 +20,8 @@
   const AREAS = json("console-areas");
   const cfg = root.dataset;
   const POLL_MS = (parseInt(cfg.poll, 10) || 5) * 1000;
+  // A fix older than this is greyed on the map (FLEET_POSITION_MAX_AGE_MINUTES).
+  const STALE_MS = (parseInt(cfg.staleAfter, 10) || 900) * 1000;
   const FRESH_MS = 20000; // how long a new order stays highlighted
   const DEFAULT_CENTRE = [23.13, 113.26];
   const LANG = document.documentElement.lang || undefined;
@@ -71,6 +73,7 @@
     version: "",
     orders: [],
     workers: [],
+    vehicles: [],
     total: 0,
     limit: 0,
     known: null, // numbers in the last answer; null: do not highlight (first load, new filters)
@@ -231,6 +234,7 @@
     state.total = data.total;
     state.limit = data.limit;
     state.workers = data.workers || [];
+    state.vehicles = data.vehicles || [];
     const numbers = new Set(data.orders.map((o) => o.number));
     if (state.known) {
       const arrived = data.orders.filter((o) => !state.known.has(o.number)).map((o) => o.number);
@@ -455,6 +459,38 @@
     };
   }
 
+  const VEHICLE_ICON = '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">' +
+    '<rect x="1" y="1" width="22" height="22" rx="5" fill="#8a4b08" stroke="#fff" stroke-width="2"/>' +
+    '<path d="M4 7.5h9.5v7.5H4zM13.5 10h3.6l2.9 3v2h-6.5z" fill="#fff"/>' +
+    '<circle cx="7.5" cy="16.6" r="1.9" fill="#fff"/><circle cx="16.5" cy="16.6" r="1.9" fill="#fff"/></svg>';
+
+  /** How long ago a worker or vehicle last reported, and whether that is too long. */
+  function seen(iso) {
+    if (!iso) return { stale: false, text: t("areaCentre") };
+    const age = now() - new Date(iso).getTime();
+    return { stale: age > STALE_MS, text: t("seen", { age: duration(age) }) };
+  }
+
+  /** A tooltip or popup body made of text lines (never HTML from the data). */
+  function lines(texts, link) {
+    const box = el("div", null);
+    texts.filter(Boolean).forEach((text, i) => {
+      box.appendChild(el("p", { class: "c-popup-line" + (i ? " muted" : ""), text: text }));
+    });
+    if (link) box.appendChild(el("p", { class: "c-popup-line" }, el("a", { href: link, target: "_blank", rel: "noopener", text: t("track") })));
+    return box;
+  }
+
+  function liveMarker(item, at, html, className, texts) {
+    const when = seen(item.seen);
+    const icon = L.divIcon({ className: className + (when.stale ? " stale" : ""), html: html, iconSize: [22, 22], iconAnchor: [11, 11] });
+    const marker = L.marker(at, { icon: icon, keyboard: false, zIndexOffset: when.stale ? -200 : -100 });
+    const body = texts.concat([when.text]);
+    marker.bindTooltip(lines(body), { direction: "top" });
+    if (item.track) marker.bindPopup(lines(body, item.track));
+    return marker;
+  }
+
   const WORKER_ICON = '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">' +
     '<rect x="1" y="1" width="22" height="22" rx="5" fill="#1a7f37" stroke="#fff" stroke-width="2"/>' +
     '<circle cx="12" cy="8.5" r="3.2" fill="#fff"/><path d="M5.5 19c.8-3.6 3.4-5.4 6.5-5.4s5.7 1.8 6.5 5.4z" fill="#fff"/></svg>';
@@ -473,11 +509,14 @@
       marker.addTo(orderLayer);
       markers.set(o.number, marker);
     });
-    const icon = L.divIcon({ className: "c-worker-icon", html: WORKER_ICON, iconSize: [22, 22], iconAnchor: [11, 11] });
-    const placed = spread(state.workers, 0.0003);
+    const placed = spread(state.workers.concat(state.vehicles), 0.0003);
     state.workers.forEach((w) => {
-      L.marker(placed.get(w), { icon: icon, keyboard: false, zIndexOffset: -100 })
-        .bindTooltip(tn("worker", w.tasks, { name: w.name, unit: w.unit }), { direction: "top" })
+      liveMarker(w, placed.get(w), WORKER_ICON, "c-worker-icon", [tn("worker", w.tasks, { name: w.name, unit: w.unit })])
+        .addTo(workerLayer);
+    });
+    state.vehicles.forEach((v) => {
+      const speed = v.speed === null || v.speed === undefined ? "" : t("speed", { n: Math.round(v.speed) });
+      liveMarker(v, placed.get(v), VEHICLE_ICON, "c-worker-icon", [[v.label, v.type].filter(Boolean).join(" · "), [v.unit, speed].filter(Boolean).join(" · ")])
         .addTo(workerLayer);
     });
     const current = markers.get(state.current);

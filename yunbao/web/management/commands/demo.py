@@ -26,6 +26,10 @@ class Command(BaseCommand):
             seed=options["seed"],
             progress=lambda line: self.stdout.write(f"  {line}"),
         )
+        from yunbao.open311.demo import ensure_demo_client  # every run: `make run` shows it
+
+        if open311_key := ensure_demo_client():
+            self.stdout.write(_("Open311 API key: %(key)s") % {"key": open311_key})
         if not (summary.areas or summary.users or summary.orders):
             self.stdout.write(_("Demo district already loaded; nothing to add."))
             return

@@ -76,6 +76,11 @@ def worker_argv() -> list[str]:
     return [sys.executable, "-m", "yunbao.cli", "worker"]
 
 
+def gateway_argv() -> list[str]:
+    """The telemetry gateway (JT/T 808, OsmAnd): `yunbao gateway` with this Python."""
+    return [sys.executable, "-m", "yunbao.cli", "gateway"]
+
+
 def supervise(commands: list[list[str]]) -> int:
     """Run the commands side by side; when one ends or we are told to stop, stop them all.
 
@@ -133,6 +138,14 @@ class Command(BaseCommand):
                 "both together."
             ),
         )
+        parser.add_argument(
+            "--with-gateway",
+            action="store_true",
+            help=_(
+                "Also run the telemetry gateway (yunbao gateway: JT/T 808 and OsmAnd) and stop "
+                "it together with the web server."
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         bind: str = options["bind"] or settings.YUNBAO_BIND
@@ -163,8 +176,10 @@ class Command(BaseCommand):
         self.stdout.flush()
         sys.stdout.flush()
         sys.stderr.flush()
-        if options["with_worker"]:
-            sys.exit(supervise([argv, worker_argv()]))
+        if options["with_worker"] or options["with_gateway"]:
+            extra = [worker_argv()] if options["with_worker"] else []
+            extra += [gateway_argv()] if options["with_gateway"] else []
+            sys.exit(supervise([argv, *extra]))
         os.execvp(argv[0], argv)  # noqa: S606 (a fixed program with our own arguments)
 
     def print_demo(self, bind: str) -> None:

@@ -1,0 +1,1 @@
+"""Fleet and workforce telemetry: devices, the gateway, positions, attendance, coverage."""
