@@ -67,6 +67,13 @@ def parse_positive(raw: str) -> float:
     return value
 
 
+def parse_non_negative(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:  # NaN fails too
+        raise ValueError(f"{raw!r} is not a number of at least 0")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -339,6 +346,148 @@ SETTINGS: tuple[Setting, ...] = (
         "SLA_SWEEP_BATCH",
         "1000",
         "Alerts the time-limit sweep writes per transaction.",
+        int,
+    ),
+    # --- Fleet, gateway and attendance (yunbao.fleet): add fleet settings below this line. ---
+    Setting(
+        "FLEET_GATEWAY_HOST",
+        "127.0.0.1",
+        "Address `yunbao gateway` listens on for terminals and trackers (0.0.0.0: every "
+        "interface).",
+    ),
+    Setting("FLEET_JT808_PORT", "5015", "TCP port of the JT/T 808 terminal gateway.", int),
+    Setting("FLEET_OSMAND_PORT", "5055", "HTTP port of the OsmAnd (Traccar Client) gateway.", int),
+    Setting(
+        "FLEET_UNKNOWN_DEVICES",
+        "",
+        "What the gateway does with a device it does not know: `refuse` it or `register` it; "
+        "empty means `register` in demo mode and `refuse` otherwise.",
+        parse_choice("", "refuse", "register"),
+    ),
+    Setting(
+        "FLEET_IDLE_TIMEOUT",
+        "300",
+        "Seconds a terminal connection may stay silent (no data, not even a heartbeat) before "
+        "the gateway closes it.",
+        parse_positive,
+    ),
+    Setting(
+        "FLEET_RETENTION_DAYS",
+        "180",
+        "Days of position history kept; older days are dropped by the nightly job.",
+        int,
+    ),
+    Setting(
+        "FLEET_MAX_CONNECTIONS",
+        "10000",
+        "Most terminal and tracker connections the gateway holds at once; more are refused.",
+        int,
+    ),
+    Setting(
+        "FLEET_BATCH_ROWS",
+        "2000",
+        "The gateway writes waiting positions as soon as this many are waiting …",
+        int,
+    ),
+    Setting(
+        "FLEET_FLUSH_MS",
+        "50",
+        "… or at the latest this many milliseconds after the first of them arrived.",
+        parse_positive,
+    ),
+    Setting(
+        "FLEET_MAX_PENDING",
+        "20000",
+        "Positions received but not yet stored beyond which the gateway stops reading from "
+        "every connection until the database catches up (back-pressure).",
+        int,
+    ),
+    Setting(
+        "FLEET_MAX_UNACKED",
+        "256",
+        "Positions of one connection waiting for their acknowledgement beyond which the "
+        "gateway stops reading from that connection.",
+        int,
+    ),
+    Setting(
+        "FLEET_POSITION_MAX_AGE_MINUTES",
+        "15",
+        "A staff badge's last fix counts as where the person is (nearest-worker choice in "
+        "dispatch) for this many minutes; live maps grey out older ones.",
+        parse_positive,
+    ),
+    Setting(
+        "FLEET_ATTENDANCE_GRACE_MINUTES",
+        "10",
+        "Minutes of grace at both ends of a shift: a first fix in the area up to this long "
+        "after the start is not late, a last one from this long before the end not early.",
+        parse_non_negative,
+    ),
+    Setting(
+        "FLEET_OUT_OF_AREA_MINUTES",
+        "15",
+        "A stretch outside the service area during a shift longer than this is an excursion: "
+        "listed on the attendance page and alerted to the unit leader once.",
+        parse_positive,
+    ),
+    Setting(
+        "FLEET_COVERAGE_MINUTES",
+        "10",
+        "A device counts as covered (reporting) when its newest valid fix is at most this "
+        "many minutes old.",
+        parse_positive,
+    ),
+    # --- Open311 and the REST API (yunbao.open311, yunbao.api): add API settings below. ---
+    Setting(
+        "OPEN311_CONTACT",
+        "",
+        "Who Open311 client developers may contact (shown in discovery), e.g. an address.",
+    ),
+    Setting(
+        "OPEN311_KEY_SERVICE",
+        "",
+        "How Open311 client developers get an API key (shown in discovery): a URL or a sentence.",
+    ),
+    Setting(
+        "OPEN311_TEST_URL",
+        "",
+        "Base URL of a test Open311 endpoint listed in discovery; empty lists this server's "
+        "own (PUBLIC_URL/open311/v2/) as the test endpoint too.",
+    ),
+    Setting(
+        "API_RATE_LIMIT",
+        "600",
+        "Requests per minute the REST API accepts from one API token or one logged-in "
+        "user; 0 turns the limit off.",
+        int,
+    ),
+    Setting(
+        "API_ANON_RATE_LIMIT",
+        "600",
+        "Requests per minute the REST API accepts from one IP address without valid "
+        "credentials (reports, refused tokens); 0 turns the limit off.",
+        int,
+    ),
+    Setting(
+        "API_RATE_LIMIT_STORE",
+        "memory",
+        "Where the API's rate-limit counters live: `memory` (each server process counts for "
+        "itself) or `redis` (shared by all processes, in REDIS_URL).",
+        parse_choice("memory", "redis"),
+    ),
+    Setting(
+        "API_TRUSTED_PROXIES",
+        "0",
+        "Reverse proxies in front of Yunbao whose X-Forwarded-For is believed when the API "
+        "tells clients apart by IP address; 0 uses the connection's address.",
+        int,
+    ),
+    Setting("API_PAGE_SIZE", "50", "Items per page of an API list when none is asked.", int),
+    Setting("API_MAX_PAGE_SIZE", "200", "Most items per page an API list returns.", int),
+    Setting(
+        "API_TOKEN_DAYS",
+        "365",
+        "Days an API token lives unless made shorter; 0 lets tokens live until revoked.",
         int,
     ),
     # --- Field work (yunbao.field): add field-work settings below this line. ---

@@ -62,6 +62,10 @@ INSTALLED_APPS = [
     "yunbao.intake",
     "yunbao.dispatch",
     "yunbao.field",
+    "yunbao.fleet",
+    "yunbao.open311",
+    "yunbao.api",
+    "ninja",  # the API docs page's Swagger UI from our own static files, not a CDN
     "yunbao.web",
 ]
 
@@ -197,6 +201,48 @@ YUNBAO_CLASSIFIER_MIN_GAIN: float = conf.read("CLASSIFIER_MIN_GAIN")
 YUNBAO_SLA_WARN_SHARE: float = conf.read("SLA_WARN_SHARE")
 YUNBAO_SLA_ESCALATE2_SHARE: float = conf.read("SLA_ESCALATE2_SHARE")
 YUNBAO_SLA_SWEEP_BATCH: int = conf.read("SLA_SWEEP_BATCH")
+# Fleet, gateway and attendance (yunbao.fleet): add fleet settings below this line.
+YUNBAO_FLEET_GATEWAY_HOST: str = conf.read("FLEET_GATEWAY_HOST")
+YUNBAO_FLEET_JT808_PORT: int = conf.read("FLEET_JT808_PORT")
+YUNBAO_FLEET_OSMAND_PORT: int = conf.read("FLEET_OSMAND_PORT")
+# Empty: the demo takes any terminal pointed at it, a real deployment only known ones.
+YUNBAO_FLEET_UNKNOWN_DEVICES: str = conf.read("FLEET_UNKNOWN_DEVICES") or (
+    "register" if DEMO else "refuse"
+)
+YUNBAO_FLEET_IDLE_TIMEOUT: float = conf.read("FLEET_IDLE_TIMEOUT")
+YUNBAO_FLEET_RETENTION_DAYS: int = conf.read("FLEET_RETENTION_DAYS")
+YUNBAO_FLEET_MAX_CONNECTIONS: int = conf.read("FLEET_MAX_CONNECTIONS")
+YUNBAO_FLEET_BATCH_ROWS: int = conf.read("FLEET_BATCH_ROWS")
+YUNBAO_FLEET_FLUSH_MS: float = conf.read("FLEET_FLUSH_MS")
+YUNBAO_FLEET_MAX_PENDING: int = conf.read("FLEET_MAX_PENDING")
+YUNBAO_FLEET_MAX_UNACKED: int = conf.read("FLEET_MAX_UNACKED")
+YUNBAO_FLEET_POSITION_MAX_AGE_MINUTES: float = conf.read("FLEET_POSITION_MAX_AGE_MINUTES")
+YUNBAO_FLEET_ATTENDANCE_GRACE_MINUTES: float = conf.read("FLEET_ATTENDANCE_GRACE_MINUTES")
+YUNBAO_FLEET_OUT_OF_AREA_MINUTES: float = conf.read("FLEET_OUT_OF_AREA_MINUTES")
+YUNBAO_FLEET_COVERAGE_MINUTES: float = conf.read("FLEET_COVERAGE_MINUTES")
+# Open311 and the REST API (yunbao.open311, yunbao.api): add API settings below this line.
+YUNBAO_OPEN311_CONTACT: str = conf.read("OPEN311_CONTACT")
+YUNBAO_OPEN311_KEY_SERVICE: str = conf.read("OPEN311_KEY_SERVICE")
+YUNBAO_OPEN311_TEST_URL: str = conf.read("OPEN311_TEST_URL")
+YUNBAO_API_RATE_LIMIT: int = conf.read("API_RATE_LIMIT")
+YUNBAO_API_ANON_RATE_LIMIT: int = conf.read("API_ANON_RATE_LIMIT")
+YUNBAO_API_TRUSTED_PROXIES: int = conf.read("API_TRUSTED_PROXIES")
+YUNBAO_API_PAGE_SIZE: int = conf.read("API_PAGE_SIZE")
+YUNBAO_API_MAX_PAGE_SIZE: int = conf.read("API_MAX_PAGE_SIZE")
+YUNBAO_API_TOKEN_DAYS: int = conf.read("API_TOKEN_DAYS")
+# The API's rate-limit counters (yunbao.api.throttle): this process's memory, or Redis shared
+# by every process. The default cache stays Django's own default (local memory).
+CACHES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api-rate": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": conf.read("REDIS_URL"),
+        }
+        if conf.read("API_RATE_LIMIT_STORE") == "redis"
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-rate"}
+    ),
+}
 
 # Every new order gets the machine's decision in the background (tests turn this off and
 # call the decision themselves, so unrelated tests keep their orders as submitted).

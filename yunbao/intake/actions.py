@@ -85,6 +85,8 @@ class ReportInput:
     phone: str = ""
     device: str = ""
     photos: list[tuple[str, bytes]] = field(default_factory=list)
+    # Where the report came from (workorders Source); empty: resident, or inspector by role.
+    source: str = ""
 
     def digest(self) -> str:
         """A fingerprint of what was reported, to tell a retry from a different report."""
@@ -240,7 +242,8 @@ def submit_report(data: ReportInput, *, actor: User | AnonymousUser | None) -> R
                 description=data.description,
                 category=category,
                 scene=first_scene(category) if category else None,  # type: ignore[arg-type]
-                source=Source.INSPECTOR if Role.INSPECTOR in roles else Source.RESIDENT,
+                source=data.source
+                or (Source.INSPECTOR if Role.INSPECTOR in roles else Source.RESIDENT),
                 reporter_name=data.nickname,
                 reporter_phone=data.phone,
                 at=at,

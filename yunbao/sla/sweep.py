@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -69,6 +69,19 @@ KIND_OF_LEVEL = {
     AlertLevel.ESCALATION1: "sla_escalation",
     AlertLevel.ESCALATION2: "sla_escalation",
 }
+
+# Called inside each batch's transaction with (level, stage, the orders whose alert the
+# batch fired, now): outbox writers further up (the REST API's webhooks) commit with the
+# alerts or not at all. Registered by apps in `ready()`; they catch their own errors.
+AlertSubscriber = Callable[[str, str, list[WorkOrder], datetime], None]
+_alert_subscribers: list[AlertSubscriber] = []
+
+
+def subscribe_alerts(subscriber: AlertSubscriber) -> AlertSubscriber:
+    """Register `subscriber` for the alerts each batch fires."""
+    if subscriber not in _alert_subscribers:
+        _alert_subscribers.append(subscriber)
+    return subscriber
 
 
 @dataclass
@@ -228,6 +241,8 @@ def _fire(
                     sent += _notify(level, stage, order, people, now)
             else:
                 sent += _notify_digest(level, stage, members, people, now, f"{batch}:{key}")
+        for subscriber in list(_alert_subscribers):
+            subscriber(level, stage, [o for o in orders if o.pk in won], now)
     return len(won), sent
 
 
