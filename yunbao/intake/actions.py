@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_DESCRIPTION = 500
+# Open311 clients (a 12345 hotline's case text) may send what the GeoReport spec allows; the
+# phone pages keep reports short.
+MAX_DESCRIPTION_OF_SOURCE = {Source.OPEN311.value: 4000}
 MAX_NICKNAME = 32
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
@@ -123,12 +126,13 @@ def _validate(data: ReportInput) -> None:
         problems.append({"field": "crs", "message": _("Unknown coordinate system.")})
     if data.location_source not in LOCATION_SOURCES:
         problems.append({"field": "location_source", "message": _("Unknown location source.")})
-    if len(data.description) > MAX_DESCRIPTION:
+    limit = MAX_DESCRIPTION_OF_SOURCE.get(data.source, MAX_DESCRIPTION)
+    if len(data.description) > limit:
         problems.append(
             {
                 "field": "description",
                 "message": _("The description is too long (at most %(n)d characters).")
-                % {"n": MAX_DESCRIPTION},
+                % {"n": limit},
             }
         )
     if len(data.nickname) > MAX_NICKNAME:

@@ -51,7 +51,7 @@ from yunbao.workorders.models import Source, WorkOrder
 log = logging.getLogger(__name__)
 
 KEY_NAMESPACE = "o311"
-MAX_DESCRIPTION = 4000  # the spec's limit; intake's own (shorter) limit applies too
+MAX_DESCRIPTION = 4000  # the spec's limit (intake allows it for source=open311)
 MAX_STRING = 255
 LAST_USED_EVERY = timedelta(minutes=1)
 # Intake's field names → the Open311 parameter a client has to fix.

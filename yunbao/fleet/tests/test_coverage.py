@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import translation
 
 from yunbao.fleet.coverage import Reason, UnitCoverage, coverage
 from yunbao.fleet.models import Device, DeviceKind, LatestPosition, Position, Protocol
@@ -131,7 +132,10 @@ def test_staff_without_a_badge_are_missing_as_no_device(world: World) -> None:
     assert result.staff_share == 0.5
     [missing] = result.missing_staff
     assert (missing.name, missing.reason, missing.last_fix) == ("bill", Reason.NO_DEVICE, None)
-    assert missing.reason_label == "No device"
+    with translation.override("en"):
+        assert missing.reason_label == "No device"
+    with translation.override("zh-hans"):
+        assert missing.reason_label == translation.gettext("No device") != "No device"
 
 
 def test_a_device_that_never_reported_is_missing(world: World) -> None:

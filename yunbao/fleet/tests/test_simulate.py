@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from yunbao.fleet.gateway import new_event_loop
 from yunbao.fleet.models import Device, Position, Protocol
@@ -148,7 +149,7 @@ def test_refused_devices_stop_and_are_counted() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_command_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
-    with running_gateway(unknown_devices="register") as gateway:
+    with running_gateway(unknown_devices="register") as gateway, translation.override("en"):
         call_command(
             "simulate_fleet",
             "--devices",

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 from django.utils.dateparse import parse_datetime
 
 from yunbao.open311.actions import create_client
@@ -36,6 +37,14 @@ LISTS = {
     "attributes": "attribute",
     "values": "value",
 }
+
+
+def zh(message: str) -> str:
+    """`message` as a client that asks for no language reads it (zh-Hans, the default)."""
+    with translation.override("zh-hans"):
+        text = translation.gettext(message)
+    assert text != message, f"not translated: {message!r}"
+    return text
 
 
 @dataclass

@@ -16,7 +16,15 @@ from django.utils import timezone
 from yunbao.catalog.models import Category, Kind, Scene
 from yunbao.intake.actions import ReportInput, submit_report
 from yunbao.open311.models import Datatype, Jurisdiction, ServiceAttribute
-from yunbao.open311.tests.conftest import BASE, JURISDICTION, Town, both, error_descriptions, moment
+from yunbao.open311.tests.conftest import (
+    BASE,
+    JURISDICTION,
+    Town,
+    both,
+    error_descriptions,
+    moment,
+    zh,
+)
 from yunbao.testing import stored_photo
 from yunbao.workorders import actions as orders
 from yunbao.workorders.models import Photo, PhotoKind, Status, WorkOrder
@@ -453,7 +461,7 @@ def test_with_several_jurisdictions_the_id_is_required_and_each_sees_its_own(
     theirs = orders.submit(actor=None, lat=lat, lon=lon, category=town.world.category)
     _, data, status = both(client, "requests")
     assert status == 400
-    assert error_descriptions(data, 400) == ["jurisdiction_id is required."]
+    assert error_descriptions(data, 400) == [zh("jurisdiction_id is required.")]  # the default
     found = client.get(f"{BASE}/requests.json", {"jurisdiction_id": "street2.example"}).json()
     assert [r["service_request_id"] for r in found] == [theirs.number]
     response = client.get(
@@ -499,7 +507,7 @@ def test_a_window_over_90_days_or_backwards_is_400(client: Client, town: Town) -
         data={"start_date": "2024-04-01T00:00:00+08:00", "end_date": "2024-03-01"},
     )
     assert status == 400
-    assert error_descriptions(data, 400) == ["end_date is before start_date."]
+    assert error_descriptions(data, 400) == [zh("end_date is before start_date.")]
 
 
 def test_unknown_paths_formats_and_methods(client: Client, town: Town) -> None:
