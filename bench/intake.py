@@ -24,8 +24,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], port: int) -> Iterator[None]:
+    """Yunbao under gunicorn (2 sync workers) on `port`, ready to answer, stopped after."""
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "yunbao.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 SETUP = """
@@ -123,17 +156,16 @@ def request(port: int, method: str, path: str, body: bytes, headers: dict[str, s
     return time.perf_counter() - started
 
 
-def measure(
-    count: int,
-    concurrency: int,
-    make: Callable[[int], tuple[str, bytes, dict[str, str]]],
-    port: int,
-) -> tuple[float, list[float]]:
+# A request to send: (method, path, body, headers), made from its index.
+Make = Callable[[int], tuple[str, str, bytes, dict[str, str]]]
+
+
+def measure(count: int, concurrency: int, make: Make, port: int) -> tuple[float, list[float]]:
     """Send `count` requests from `concurrency` threads: (elapsed seconds, latencies)."""
 
     def one(i: int) -> float:
-        path, body, headers = make(i)
-        return request(port, "POST", path, body, headers)
+        method, path, body, headers = make(i)
+        return request(port, method, path, body, headers)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
@@ -151,9 +183,7 @@ def summary(elapsed: float, latencies: list[float]) -> dict[str, float]:
 
 
 def interleaved(
-    rounds: int,
-    plan: dict[str, tuple[int, Callable[[int], tuple[str, bytes, dict[str, str]]]]],
-    port: int,
+    rounds: int, plan: dict[str, tuple[int, Make]], port: int
 ) -> dict[str, dict[str, float]]:
     """Run every path a little in each round, so a change in the machine's load (it is
     shared) falls on all paths alike instead of on whichever ran last."""
@@ -181,69 +211,10 @@ def run(smoke: bool = False) -> dict[str, Any]:
     except BaseException:
         _remove_database()
         raise
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "yunbao.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        photo = photo_200kb()
-        rng = random.Random(7)
-
-        def spot() -> dict[str, str]:
-            south, west, north, east = town["box"]
-            return {
-                "lat": f"{rng.uniform(south, north):.6f}",
-                "lon": f"{rng.uniform(west, east):.6f}",
-                "category": rng.choice(town["categories"]),
-                "description": rng.choice(["路边有垃圾", "井盖松动", "路灯不亮", "乱停车"]),
-            }
-
-        def bare(_: int) -> tuple[str, bytes, dict[str, str]]:
-            return "/bench/bare", json.dumps(spot()).encode(), {"Content-Type": "application/json"}
-
-        def report(
-            _: int, files: list[tuple[str, bytes]] | None = None
-        ) -> tuple[str, bytes, dict[str, str]]:
-            body, content_type = multipart(spot(), files or [])
-            return (
-                "/api/v1/reports",
-                body,
-                {"Content-Type": content_type, "Idempotency-Key": uuid.uuid4().hex},
-            )
-
-        measure(4, 2, bare, port)  # warm both workers up
-        measure(4, 2, report, port)
-        results: dict[str, Any] = interleaved(
-            2 if smoke else 8,
-            {
-                "bare": (count, bare),
-                "report": (count, report),
-                "report_photo": (photo_count, lambda i: report(i, [("p.jpg", photo)])),
-            },
-            port,
-        )
-        results["photo_bytes"] = len(photo)
+        with gunicorn(env, port):
+            results = _measure_intake(town, port, count, photo_count, smoke)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         _remove_database()
     results["ratio_report_vs_bare"] = round(
         results["report"]["per_s"] / results["bare"]["per_s"], 2
@@ -251,6 +222,51 @@ def run(smoke: bool = False) -> dict[str, Any]:
     results["ratio_photo_vs_bare"] = round(
         results["report_photo"]["per_s"] / results["bare"]["per_s"], 2
     )
+    return results
+
+
+def _measure_intake(
+    town: dict[str, Any], port: int, count: int, photo_count: int, smoke: bool
+) -> dict[str, Any]:
+    photo = photo_200kb()
+    rng = random.Random(7)
+
+    def spot() -> dict[str, str]:
+        south, west, north, east = town["box"]
+        return {
+            "lat": f"{rng.uniform(south, north):.6f}",
+            "lon": f"{rng.uniform(west, east):.6f}",
+            "category": rng.choice(town["categories"]),
+            "description": rng.choice(["路边有垃圾", "井盖松动", "路灯不亮", "乱停车"]),
+        }
+
+    def bare(_: int) -> tuple[str, str, bytes, dict[str, str]]:
+        body = json.dumps(spot()).encode()
+        return "POST", "/bench/bare", body, {"Content-Type": "application/json"}
+
+    def report(
+        _: int, files: list[tuple[str, bytes]] | None = None
+    ) -> tuple[str, str, bytes, dict[str, str]]:
+        body, content_type = multipart(spot(), files or [])
+        return (
+            "POST",
+            "/api/v1/reports",
+            body,
+            {"Content-Type": content_type, "Idempotency-Key": uuid.uuid4().hex},
+        )
+
+    measure(4, 2, bare, port)  # warm both workers up
+    measure(4, 2, report, port)
+    results: dict[str, Any] = interleaved(
+        2 if smoke else 8,
+        {
+            "bare": (count, bare),
+            "report": (count, report),
+            "report_photo": (photo_count, lambda i: report(i, [("p.jpg", photo)])),
+        },
+        port,
+    )
+    results["photo_bytes"] = len(photo)
     return results
 
 

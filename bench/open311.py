@@ -15,18 +15,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from bench.common import SQLITE_FILES
-from bench.intake import free_port, request, summary
+from bench.intake import Make, free_port, gunicorn, interleaved, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = ROOT / "var" / f"bench-open311-{os.getpid()}.sqlite3"
@@ -86,20 +82,6 @@ def _remove_database() -> None:
         Path(f"{DATABASE}{suffix}").unlink(missing_ok=True)
 
 
-Make = Callable[[int], tuple[str, str, bytes, dict[str, str]]]
-
-
-def measure(count: int, concurrency: int, make: Make, port: int) -> tuple[float, list[float]]:
-    def one(i: int) -> float:
-        method, path, body, headers = make(i)
-        return request(port, method, path, body, headers)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        latencies = list(pool.map(one, range(count)))
-    return time.perf_counter() - started, latencies
-
-
 def check_get(port: int, path: str) -> int:
     """How many requests a GET returns (the benchmark must really get 1000)."""
     from http.client import HTTPConnection
@@ -127,71 +109,46 @@ def run(smoke: bool = False) -> dict[str, Any]:
     except BaseException:
         _remove_database()
         raise
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "yunbao.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     rng = random.Random(11)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-
-        def get(fmt: str) -> Make:
-            return lambda _: ("GET", f"/open311/v2/requests.{fmt}", b"", {})
-
-        def post(_: int) -> tuple[str, str, bytes, dict[str, str]]:
-            south, west, north, east = town["box"]
-            form = {
-                "api_key": town["key"],
-                "service_code": rng.choice(town["categories"]),
-                "lat": f"{rng.uniform(south, north):.6f}",
-                "long": f"{rng.uniform(west, east):.6f}",
-                "description": rng.choice(["路边有垃圾", "井盖松动", "路灯不亮", "乱停车"]),
-            }
-            return (
-                "POST",
-                "/open311/v2/requests.json",
-                urlencode(form).encode(),
-                {"Content-Type": "application/x-www-form-urlencoded"},
-            )
-
-        returned = check_get(port, "/open311/v2/requests.json")
-        measure(4, 2, get("json"), port)  # warm both workers up
-        measure(4, 2, post, port)
-        plan: dict[str, tuple[int, Make]] = {
-            "get_json_1000": (gets, get("json")),
-            "get_xml_1000": (gets, get("xml")),
-            "post": (posts, post),
-        }
-        totals: dict[str, tuple[float, list[float]]] = {name: (0.0, []) for name in plan}
-        # Interleaved rounds, so a change in the shared machine's load falls on all alike.
-        for _ in range(rounds):
-            for name, (count, make) in plan.items():
-                elapsed, latencies = measure(max(1, count // rounds), 4, make, port)
-                spent, seen = totals[name]
-                totals[name] = (spent + elapsed, seen + latencies)
-        results: dict[str, Any] = {name: summary(*totals[name]) for name in plan}
-        results["get_returned"] = returned
+        with gunicorn(env, port):
+            return _measure_open311(town, port, gets, posts, rounds, rng)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         _remove_database()
+
+
+def _measure_open311(
+    town: dict[str, Any], port: int, gets: int, posts: int, rounds: int, rng: random.Random
+) -> dict[str, Any]:
+    def get(fmt: str) -> Make:
+        return lambda _: ("GET", f"/open311/v2/requests.{fmt}", b"", {})
+
+    def post(_: int) -> tuple[str, str, bytes, dict[str, str]]:
+        south, west, north, east = town["box"]
+        form = {
+            "api_key": town["key"],
+            "service_code": rng.choice(town["categories"]),
+            "lat": f"{rng.uniform(south, north):.6f}",
+            "long": f"{rng.uniform(west, east):.6f}",
+            "description": rng.choice(["路边有垃圾", "井盖松动", "路灯不亮", "乱停车"]),
+        }
+        return (
+            "POST",
+            "/open311/v2/requests.json",
+            urlencode(form).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
+
+    returned = check_get(port, "/open311/v2/requests.json")
+    measure(4, 2, get("json"), port)  # warm both workers up
+    measure(4, 2, post, port)
+    plan: dict[str, tuple[int, Make]] = {
+        "get_json_1000": (gets, get("json")),
+        "get_xml_1000": (gets, get("xml")),
+        "post": (posts, post),
+    }
+    results: dict[str, Any] = interleaved(rounds, plan, port)
+    results["get_returned"] = returned
     return results
 
 

@@ -235,6 +235,27 @@ _ATTRIBUTE_TEXTS: dict[tuple[float | None, int | None, int | None], store.JsonTe
 _ATTRIBUTE_TEXTS_LIMIT = 4096
 
 
+def _jt808_fix(device_id: int, loc: jt808.Location, now: dt.datetime) -> store.Fix:
+    """The row a JT/T 808 location becomes (a course of 360 or more means "unknown")."""
+    return store.Fix(
+        device_id,
+        loc.time,
+        now,
+        loc.lat,
+        loc.lon,
+        loc.speed_kmh,
+        loc.course if loc.course < 360 else None,
+        float(loc.altitude),
+        None,
+        loc.valid,
+        loc.alarm,
+        loc.status,
+        None,
+        loc.mileage_km,
+        _jt808_attributes(loc) if loc.extras else None,
+    )
+
+
 def _jt808_attributes(loc: jt808.Location) -> store.JsonText | None:
     """The extra items worth keeping, as JSON text (the mileage has its own column); an
     item with no typed field (or a typed one of the wrong size) is kept as hex."""
@@ -444,23 +465,7 @@ class Jt808Connection(_Connection):
             self.problem("impossible coordinates %s, %s from %s", loc.lat, loc.lon, header.phone)
             self.reply(header, jt808.BAD, parts)
             return
-        fix = store.Fix(
-            device.id,
-            loc.time,
-            now,
-            loc.lat,
-            loc.lon,
-            loc.speed_kmh,
-            loc.course if loc.course < 360 else None,
-            float(loc.altitude),
-            None,
-            loc.valid,
-            loc.alarm,
-            loc.status,
-            None,
-            loc.mileage_km,
-            _jt808_attributes(loc) if loc.extras else None,
-        )
+        fix = _jt808_fix(device.id, loc, now)
         if parts is None:
             ack = jt808.platform_reply(header, jt808.OK, self.next_serial())
         else:
@@ -485,25 +490,7 @@ class Jt808Connection(_Connection):
                 self.gateway.stats.malformed += 1
                 self.problem("impossible coordinates %s, %s in a batch", loc.lat, loc.lon)
                 continue
-            fixes.append(
-                store.Fix(
-                    device.id,
-                    loc.time,
-                    now,
-                    loc.lat,
-                    loc.lon,
-                    loc.speed_kmh,
-                    loc.course if loc.course < 360 else None,
-                    float(loc.altitude),
-                    None,
-                    loc.valid,
-                    loc.alarm,
-                    loc.status,
-                    None,
-                    loc.mileage_km,
-                    _jt808_attributes(loc) if loc.extras else None,
-                )
-            )
+            fixes.append(_jt808_fix(device.id, loc, now))
         if not fixes:
             self.reply(header, jt808.BAD if locations else jt808.OK, parts)
             return
