@@ -37,36 +37,13 @@
   const selectAll = $("c-all");
   const help = $("c-help");
 
-  /** A translated string with {name} placeholders filled in. */
-  function t(key, values) {
-    let text = Object.prototype.hasOwnProperty.call(STRINGS, key) ? STRINGS[key] : key;
-    Object.keys(values || {}).forEach((name) => {
-      text = text.split("{" + name + "}").join(String(values[name]));
-    });
-    return text;
-  }
+  // Shared with the other pages: yunbao/web/static/yunbao/page.js.
+  const t = window.YunbaoPage.strings(STRINGS);
+  const el = window.YunbaoPage.el;
 
   /** The singular or plural message: both shipped languages have at most two forms. */
   function tn(key, n, values) {
     return t(key + (n === 1 ? "1" : "N"), Object.assign({ n: n }, values || {}));
-  }
-
-  /** el("li", {class: "x", onclick: f}, child, "text") */
-  function el(tag, attrs) {
-    const node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach((name) => {
-      const value = attrs[name];
-      if (value === null || value === undefined || value === false) return;
-      if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), value);
-      else if (name === "text") node.textContent = value;
-      else node.setAttribute(name, value === true ? "" : value);
-    });
-    for (let i = 2; i < arguments.length; i++) {
-      const child = arguments[i];
-      if (child === null || child === undefined || child === false) continue;
-      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    }
-    return node;
   }
 
   const state = {
@@ -396,29 +373,17 @@
   const markers = new Map();
 
   function initMap() {
-    const box = $("c-map");
-    if (typeof window.L === "undefined") {
-      box.classList.add("missing");
-      box.textContent = t("mapUnavailable");
-      return;
-    }
-    map = L.map(box, { attributionControl: Boolean(cfg.tileUrl), zoomSnap: 0.5 });
-    if (cfg.tileUrl) L.tileLayer(cfg.tileUrl, { maxZoom: 19 }).addTo(map);
-    else box.classList.add("blank");
-    const areas = L.geoJSON(AREAS, {
-      interactive: false,
-      style: { color: "#0b6bcb", weight: 1.5, opacity: 0.6, fillColor: "#0b6bcb", fillOpacity: 0.04 },
-    }).addTo(map);
+    map = window.YunbaoPage.baseMap($("c-map"), {
+      tileUrl: cfg.tileUrl,
+      areas: AREAS,
+      unavailable: t("mapUnavailable"),
+      view: (m, areas) => {
+        state.fitted = window.YunbaoPage.fitAreas(m, areas, DEFAULT_CENTRE, 13);
+      },
+    });
+    if (!map) return;
     workerLayer = L.layerGroup().addTo(map);
     orderLayer = L.layerGroup().addTo(map);
-    L.control.scale({ imperial: false }).addTo(map);
-    const bounds = areas.getBounds();
-    if (bounds.isValid()) {
-      map.fitBounds(bounds, { padding: [12, 12] });
-      state.fitted = true;
-    } else {
-      map.setView(DEFAULT_CENTRE, 13);
-    }
   }
 
   /** Points at the same spot are spread on a small circle so each can be clicked. */

@@ -28,29 +28,9 @@
   const page = document.querySelector(".field[data-order]");
   const ORDER = page ? page.dataset.order : "";
 
-  function t(key, values) {
-    let text = Object.prototype.hasOwnProperty.call(STRINGS, key) ? STRINGS[key] : key;
-    Object.keys(values || {}).forEach((name) => {
-      text = text.split("{" + name + "}").join(String(values[name]));
-    });
-    return text;
-  }
-
-  function el(tag, attrs) {
-    const node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach((name) => {
-      const value = attrs[name];
-      if (value === null || value === undefined || value === false) return;
-      if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), value);
-      else node.setAttribute(name, value === true ? "" : value);
-    });
-    for (let i = 2; i < arguments.length; i++) {
-      const child = arguments[i];
-      if (child === null || child === undefined || child === false) continue;
-      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    }
-    return node;
-  }
+  // Shared with the other pages: yunbao/web/static/yunbao/page.js.
+  const t = window.YunbaoPage.strings(STRINGS);
+  const el = window.YunbaoPage.el;
 
   function newKey() {
     const c = window.crypto;

@@ -26,13 +26,8 @@
   const playButton = $("f-play");
   const rate = $("f-rate");
 
-  function t(key, values) {
-    let text = Object.prototype.hasOwnProperty.call(STRINGS, key) ? STRINGS[key] : key;
-    Object.keys(values || {}).forEach((name) => {
-      text = text.split("{" + name + "}").join(String(values[name]));
-    });
-    return text;
-  }
+  // Shared with the other pages: yunbao/web/static/yunbao/page.js.
+  const t = window.YunbaoPage.strings(STRINGS);
 
   function formatter(options) {
     try {
@@ -51,21 +46,13 @@
   // --- The map --------------------------------------------------------------------------
 
   let marker = null;
-  const box = $("f-track-map");
-  if (typeof window.L === "undefined") {
-    box.classList.add("missing");
-    box.textContent = t("mapUnavailable");
-  } else {
-    const map = L.map(box, { attributionControl: Boolean(cfg.tileUrl), zoomSnap: 0.5 });
-    // The view first: vector layers added before the map has one share a renderer that is
-    // not ready yet (Leaflet 1.9 then fails to clip them).
-    map.fitBounds(L.latLngBounds(POINTS.map((p) => [p[1], p[2]])), { padding: [24, 24], maxZoom: 17 });
-    if (cfg.tileUrl) L.tileLayer(cfg.tileUrl, { maxZoom: 19 }).addTo(map);
-    else box.classList.add("blank");
-    L.geoJSON(AREAS, {
-      interactive: false,
-      style: { color: "#0b6bcb", weight: 1.5, opacity: 0.6, fillColor: "#0b6bcb", fillOpacity: 0.04 },
-    }).addTo(map);
+  const map = window.YunbaoPage.baseMap($("f-track-map"), {
+    tileUrl: cfg.tileUrl,
+    areas: AREAS,
+    unavailable: t("mapUnavailable"),
+    view: (m) => m.fitBounds(L.latLngBounds(POINTS.map((p) => [p[1], p[2]])), { padding: [24, 24], maxZoom: 17 }),
+  });
+  if (map) {
     // One line per segment: a jump the device really made is not drawn as a path.
     const segments = [];
     POINTS.forEach((p) => {
@@ -90,7 +77,6 @@
     marker = L.circleMarker([POINTS[0][1], POINTS[0][2]], {
       radius: 9, color: "#fff", weight: 3, fillColor: "#c62828", fillOpacity: 1, interactive: false,
     }).addTo(map);
-    L.control.scale({ imperial: false }).addTo(map);
   }
 
   // --- Where the device was at a moment ----------------------------------------------------

@@ -33,34 +33,9 @@
   const PHONE_RE = /^\+?[0-9][0-9 -]{4,19}$/;
   const STORE_KEYS = { scene: "yunbao.report.scene", category: "yunbao.report.category" };
 
-  /** A translated string with {name} placeholders filled in. */
-  function t(key, values) {
-    let text = Object.prototype.hasOwnProperty.call(STRINGS, key) ? STRINGS[key] : key;
-    if (values) {
-      Object.keys(values).forEach((name) => {
-        text = text.split("{" + name + "}").join(String(values[name]));
-      });
-    }
-    return text;
-  }
-
-  /** el("li", {class: "x", onclick: f}, child, "text") */
-  function el(tag, attrs) {
-    const node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach((name) => {
-      const value = attrs[name];
-      if (value === null || value === undefined || value === false) return;
-      if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), value);
-      else if (name === "text") node.textContent = value;
-      else node.setAttribute(name, value === true ? "" : value);
-    });
-    for (let i = 2; i < arguments.length; i++) {
-      const child = arguments[i];
-      if (child === null || child === undefined || child === false) continue;
-      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    }
-    return node;
-  }
+  // Shared with the other pages: yunbao/web/static/yunbao/page.js.
+  const t = window.YunbaoPage.strings(STRINGS);
+  const el = window.YunbaoPage.el;
 
   const $ = (id) => document.getElementById(id);
 
@@ -261,16 +236,16 @@
   }
 
   function initMap(centre) {
-    if (typeof window.L === "undefined") {
+    map = window.YunbaoPage.baseMap($("map"), {
+      tileUrl: cfg.tileUrl,
+      leaflet: { zoomSnap: 1, tap: false }, // whole zoom steps here (Leaflet's default)
+      view: (m) => m.setView(centre, bound ? 17 : 16),
+    });
+    if (!map) {
       $("map").hidden = true;
       setStatus(t("mapUnavailable"), "warn");
       return;
     }
-    map = L.map("map", { attributionControl: Boolean(cfg.tileUrl), tap: false })
-      .setView(centre, bound ? 17 : 16);
-    if (cfg.tileUrl) L.tileLayer(cfg.tileUrl, { maxZoom: 19 }).addTo(map);
-    else $("map").classList.add("blank");
-    L.control.scale({ imperial: false }).addTo(map);
     const icon = L.divIcon({
       className: "report-pin",
       html: '<svg viewBox="0 0 32 44" width="40" height="55" aria-hidden="true">' +
