@@ -4,20 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notify', '0001_initial'),
+        ("notify", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='message',
-            name='event',
-            field=models.CharField(choices=[('order_dispatched', 'Order dispatched'), ('order_handled', 'Order handled'), ('order_closed', 'Order closed'), ('order_reworked', 'Order sent back for rework'), ('request_pending', 'Request waiting for approval'), ('sla_warning', 'Deadline approaching'), ('sla_escalation', 'Deadline missed (escalation)'), ('unit_alert', 'Unit alert (nobody on duty, staff out of their area)')], max_length=32, verbose_name='event'),
+            model_name="message",
+            name="event",
+            field=models.CharField(
+                choices=[
+                    ("order_dispatched", "Order dispatched"),
+                    ("order_handled", "Order handled"),
+                    ("order_closed", "Order closed"),
+                    ("order_reworked", "Order sent back for rework"),
+                    ("request_pending", "Request waiting for approval"),
+                    ("sla_warning", "Deadline approaching"),
+                    ("sla_escalation", "Deadline missed (escalation)"),
+                    ("unit_alert", "Unit alert (nobody on duty, staff out of their area)"),
+                ],
+                max_length=32,
+                verbose_name="event",
+            ),
         ),
         migrations.AlterField(
-            model_name='preference',
-            name='event',
-            field=models.CharField(choices=[('order_dispatched', 'Order dispatched'), ('order_handled', 'Order handled'), ('order_closed', 'Order closed'), ('order_reworked', 'Order sent back for rework'), ('request_pending', 'Request waiting for approval'), ('sla_warning', 'Deadline approaching'), ('sla_escalation', 'Deadline missed (escalation)'), ('unit_alert', 'Unit alert (nobody on duty, staff out of their area)')], max_length=32, verbose_name='event'),
+            model_name="preference",
+            name="event",
+            field=models.CharField(
+                choices=[
+                    ("order_dispatched", "Order dispatched"),
+                    ("order_handled", "Order handled"),
+                    ("order_closed", "Order closed"),
+                    ("order_reworked", "Order sent back for rework"),
+                    ("request_pending", "Request waiting for approval"),
+                    ("sla_warning", "Deadline approaching"),
+                    ("sla_escalation", "Deadline missed (escalation)"),
+                    ("unit_alert", "Unit alert (nobody on duty, staff out of their area)"),
+                ],
+                max_length=32,
+                verbose_name="event",
+            ),
         ),
     ]
