@@ -33,6 +33,7 @@ protected; rotate it when in doubt.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Iterable
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -224,12 +225,27 @@ def delete_subscription(
 
 
 def _matching(event: str) -> list[WebhookSubscription]:
-    # A handful of rows: filtered here, as JSON containment differs between databases.
-    return [
-        s
-        for s in WebhookSubscription.objects.filter(active=True).select_related("area", "endpoint")
-        if event in s.events
+    """The active subscriptions to `event`. Every order move asks, and almost always there
+    is none: the first read is plain SQL (compiling the ORM query cost a fifth of a whole
+    report's time on the intake benchmark); the models are read only for a match."""
+    table = connection.ops.quote_name(WebhookSubscription._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, events FROM {table} WHERE active = %s", [True])  # noqa: S608
+        rows = cursor.fetchall()
+    # A handful of rows, filtered here: JSON containment differs between databases, and
+    # SQLite hands the JSON back as text where PostgreSQL decodes it.
+    ids = [
+        pk
+        for pk, events in rows
+        if event in (json.loads(events) if isinstance(events, str) else events)
     ]
+    if not ids:
+        return []
+    return list(
+        WebhookSubscription.objects.filter(pk__in=ids)
+        .select_related("area", "endpoint")
+        .order_by("pk")
+    )
 
 
 def _deliver_after_commit(ids: list[int]) -> None:

@@ -323,14 +323,18 @@ def _in_default_language(message: str) -> str:
 def _apply(decision: Decision, order: WorkOrder) -> None:
     """Merge into the original when sure; otherwise leave suggestions for the dispatcher."""
     if decision.kind == "merge" and decision.candidate is not None:
+        original = decision.candidate.order
         orders.merge(
             order,
             actor=None,
-            into=decision.candidate.order,
+            into=original,
             # Stored text: in the district's language, not the reporter's phone's.
             note=_in_default_language("Merged automatically as a duplicate."),
             data=decision.reasons,
         )
+        # The reporter is shown the original at once: no second read of it.
+        if order.duplicate_of_id == original.pk:
+            order.duplicate_of = original
     elif decision.kind == "suggest" and decision.candidate is not None:
         c = decision.candidate
         DuplicateSuggestion.objects.create(

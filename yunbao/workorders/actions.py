@@ -265,6 +265,12 @@ def transition(
     return entry
 
 
+# The statuses a request can be made in (see `_settle_request`).
+_REQUEST_STATUSES = frozenset(
+    status for action in REQUEST_OF_ACTION for status in TRANSITIONS[action].sources
+)
+
+
 def _settle_request(
     order: WorkOrder,
     t: Transition,
@@ -282,7 +288,13 @@ def _settle_request(
     """
     if t.action in REQUEST_OF_ACTION:
         return  # the request verb itself creates the row (in its `change`)
-    pending = order.requests.filter(status=RequestStatus.PENDING).first()
+    # A request is settled by the first move that changes the status, so one can only be
+    # waiting in a status a request is made in: elsewhere (a new or merged order) no query.
+    pending = (
+        order.requests.filter(status=RequestStatus.PENDING).first()
+        if from_status in _REQUEST_STATUSES
+        else None
+    )
     if pending is None:
         if t.action == "refuse":
             raise InvalidInput(_("No request is waiting for a decision on this order."))
