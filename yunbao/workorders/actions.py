@@ -397,7 +397,9 @@ def submit(
         order.save()
         # Numbers are human-friendly and sortable: YB + local date + the row id.
         order.number = f"YB{timezone.localtime(at):%Y%m%d}{order.pk:06d}"
-        order.save(update_fields=["number"])
+        # `update()`, not `save(update_fields=…)`: one UPDATE without the model save's
+        # signals and field walk, on the hot path of every report.
+        WorkOrder.objects.filter(pk=order.pk).update(number=order.number)
         actor_roles = roles_of(actor) if actor is not None else set()
         role = next((r for r in ROLE_PRIORITY if r in actor_roles), SYSTEM)
         entry = TimelineEntry.objects.create(
