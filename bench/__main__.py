@@ -55,6 +55,8 @@ def others() -> None:
     subprocess.run([sys.executable, "-m", "bench.fleet"], check=True)
     print("\n== JT/T 808 codec (frames/s on one core)")
     subprocess.run([sys.executable, "-m", "bench.jt808"], check=True)
+    print("\n== indicators: the main dashboard from aggregates beside a scan (100,000 orders)")
+    subprocess.run([sys.executable, "-m", "bench.insight", "--count", "100000"], check=True)
 
 
 if __name__ == "__main__":

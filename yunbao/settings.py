@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "yunbao.fleet",
     "yunbao.open311",
     "yunbao.api",
+    "yunbao.insight",
     "ninja",  # the API docs page's Swagger UI from our own static files, not a CDN
     "yunbao.web",
 ]
