@@ -222,3 +222,33 @@ class ScoreWeight(models.Model):
 
     def __str__(self) -> str:
         return f"{self.score}: {self.indicator} × {self.weight}"
+
+
+class ImportedCase(models.Model):
+    """One case of a legacy system imported as an order (`yunbao import-orders`): a re-run
+    finds it here by (system, its id there) and skips it, whether or not the row changed
+    (`row_digest` tells which)."""
+
+    system = models.CharField(_("legacy system"), max_length=64)
+    external_id = models.CharField(_("id in the legacy system"), max_length=128)
+    order = models.ForeignKey(
+        "workorders.WorkOrder",
+        verbose_name=_("order"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    # SHA-256 of the row's mapped cells, as read.
+    row_digest = models.CharField(_("row digest"), max_length=64)
+    imported_at = models.DateTimeField(_("imported at"))
+
+    class Meta:
+        verbose_name = _("imported case")
+        verbose_name_plural = _("imported cases")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "external_id"], name="insight_imported_case_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system}:{self.external_id}"
