@@ -18,6 +18,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("notify/", include("yunbao.notify.urls")),
     path("qr/", include("yunbao.intake.urls_qr")),
     path("fleet/", include("yunbao.fleet.urls")),
+    path("insight/", include("yunbao.insight.urls")),
     path("open311/v2/", include("yunbao.open311.urls")),
     path("api/v1/", api.urls),
     path("", include("yunbao.intake.urls")),

@@ -18,6 +18,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from yunbao.fleet.devices import may_watch
+from yunbao.insight.views import may_view as may_view_insight
 from yunbao.org.models import Role
 from yunbao.org.roles import roles_of
 from yunbao.workorders.models import Status, WorkOrder, WorkOrderQuerySet
@@ -94,6 +95,9 @@ def home(request: HttpRequest) -> HttpResponse:
         tools.append((_("Live map"), reverse("fleet:live")))
         tools.append((_("Attendance"), reverse("fleet:attendance")))
         tools.append((_("Coverage"), reverse("fleet:coverage")))
+    if may_view_insight(user):  # the operations centre's own rule (yunbao.insight.views)
+        tools.append((_("Operations centre"), reverse("insight:dashboard")))
+        tools.append((_("Big screen"), reverse("insight:screen")))
     tools.append((_("My reports"), reverse("intake-mine")))
     return render(
         request,
