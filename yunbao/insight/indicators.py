@@ -118,7 +118,7 @@ class Indicator:
     label: Promise
     numerator: tuple[tuple[int, str], ...]
     denominator: str
-    definition: str
+    definition: Promise
     lower_is_better: bool = False
     # A mean (sum ÷ count), not a share.
     mean: bool = False
@@ -135,7 +135,7 @@ def _ind(
     label: Promise,
     num: str | tuple[tuple[int, str], ...],
     den: str,
-    definition: str,
+    definition: Promise,
     **kw: Any,
 ) -> Indicator:
     numerator = ((1, num),) if isinstance(num, str) else num
@@ -150,80 +150,84 @@ INDICATORS: dict[str, Indicator] = {
             _("Response timeliness (响应及时率)"),
             "responded_on_time",
             "due_accept",
-            "响应及时率 = responded within limit ÷ orders. Ours: reports accepted or rejected "
-            "within the filing limit ÷ reports whose filing clock ended or fell due.",
+            _(
+                "响应及时率 = responded within limit ÷ orders. Ours: reports accepted or rejected "
+                "within the filing limit ÷ reports whose filing clock ended or fell due."
+            ),
         ),
         _ind(
             "on_time_filing",
             _("On-time filing rate (按时立案率)"),
             "filed_on_time",
             "filed",
-            "按时立案率 = filed on time ÷ filed.",
+            _("按时立案率 = filed on time ÷ filed."),
         ),
         _ind(
             "accurate_filing",
             _("Accurate filing rate (准确立案率)"),
             ((1, "filed"), (-1, "filed_voided")),
             "filed",
-            "准确立案率 = (filed − voided) ÷ filed.",
+            _("准确立案率 = (filed − voided) ÷ filed."),
         ),
         _ind(
             "on_time_dispatch",
             _("On-time dispatch rate (按时派遣率)"),
             "dispatched_on_time",
             "due_dispatch",
-            "按时派遣率 = dispatched on time ÷ due to dispatch.",
+            _("按时派遣率 = dispatched on time ÷ due to dispatch."),
         ),
         _ind(
             "accurate_dispatch",
             _("Accurate dispatch rate (准确派遣率)"),
             ((1, "due_dispatch"), (-1, "returned")),
             "due_dispatch",
-            "准确派遣率 = (due to dispatch − returned/reworked) ÷ due to dispatch. Ours counts "
-            "returns (回退) only: a rework is the handling unit's failure and is counted in "
-            "the rework rate.",
+            _(
+                "准确派遣率 = (due to dispatch − returned/reworked) ÷ due to dispatch. Ours counts "
+                "returns (回退) only: a rework is the handling unit's failure and is counted in "
+                "the rework rate."
+            ),
         ),
         _ind(
             "handling_rate",
             _("Handling rate (处置率)"),
             "handled",
             "due_handle",
-            "处置率 = handled ÷ due to handle.",
+            _("处置率 = handled ÷ due to handle."),
         ),
         _ind(
             "on_time_handling",
             _("On-time handling rate (按时处置率)"),
             "handled_on_time",
             "due_handle",
-            "按时处置率 = handled on time ÷ due to handle.",
+            _("按时处置率 = handled on time ÷ due to handle."),
         ),
         _ind(
             "on_time_check",
             _("On-time check rate (按时核查率)"),
             "checked_on_time",
             "due_check",
-            "按时核实率 / 按时核查率 = verified/checked on time ÷ due.",
+            _("按时核实率 / 按时核查率 = verified/checked on time ÷ due."),
         ),
         _ind(
             "closing_rate",
             _("Closing rate (结案率)"),
             "closed",
             "due_close",
-            "结案率 = closed ÷ due to close (suspended orders, deferred, are not due).",
+            _("结案率 = closed ÷ due to close (suspended orders, deferred, are not due)."),
         ),
         _ind(
             "on_time_closing",
             _("On-time closing rate (按期结案率)"),
             "closed_on_time",
             "due_close",
-            "按期结案率 = closed on time ÷ due to close.",
+            _("按期结案率 = closed on time ÷ due to close."),
         ),
         _ind(
             "rework_rate",
             _("Rework rate (返工率)"),
             "reworked",
             "due_close",
-            "返工率 = reworked ÷ due to close.",
+            _("返工率 = reworked ÷ due to close."),
             lower_is_better=True,
         ),
         _ind(
@@ -231,14 +235,14 @@ INDICATORS: dict[str, Indicator] = {
             _("Satisfaction (满意率)"),
             "satisfied",
             "rated",
-            "Satisfied ratings (4 or 5 of 5) ÷ ratings.",
+            _("Satisfied ratings (4 or 5 of 5) ÷ ratings."),
         ),
         _ind(
             "mean_rating",
             _("Mean rating"),
             "rating_sum",
             "rated",
-            "Sum of ratings ÷ ratings (1 to 5).",
+            _("Sum of ratings ÷ ratings (1 to 5)."),
             mean=True,
         ),
         _ind(
@@ -246,8 +250,10 @@ INDICATORS: dict[str, Indicator] = {
             _("Valid report rate (有效上报率)"),
             "valid",
             "reports",
-            "监督员有效上报率 = valid reports ÷ reports (filter the source for inspectors). "
-            "Valid: filed (not rejected, not merged).",
+            _(
+                "监督员有效上报率 = valid reports ÷ reports (filter the source for inspectors). "
+                "Valid: filed (not rejected, not merged)."
+            ),
         ),
     )
 }
