@@ -51,7 +51,8 @@ from yunbao.workorders.models import Source, WorkOrder
 log = logging.getLogger(__name__)
 
 KEY_NAMESPACE = "o311"
-MAX_DESCRIPTION = 4000  # the spec's limit (intake allows it for source=open311)
+# The spec's limit, which intake allows for this source: one number for both checks.
+MAX_DESCRIPTION = intake.MAX_DESCRIPTION_OF_SOURCE[Source.OPEN311.value]
 MAX_STRING = 255
 LAST_USED_EVERY = timedelta(minutes=1)
 # Intake's field names → the Open311 parameter a client has to fix.
