@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import logging
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -49,6 +50,8 @@ from yunbao.insight.indicators import INDICATORS, Dashboard, Ranked, Report
 from yunbao.insight.models import Cell, DurationStage, Score
 from yunbao.org.models import StaffProfile, Unit
 from yunbao.workorders.models import Source, Status, WorkOrder
+
+log = logging.getLogger(__name__)
 
 BOM = "\ufeff"
 CSV_CHUNK_ROWS = 500
@@ -181,6 +184,26 @@ def write_xlsx(tables: Sequence[Table], target: IO[bytes]) -> None:
     """Write `tables` as one workbook, one sheet each, in openpyxl's write-only mode.
     Raises `TooManyRows` past Excel's row limit (what was written is then useless)."""
     wb = Workbook(write_only=True)
+    try:
+        _write_sheets(wb, tables)
+    except BaseException:
+        _discard(wb)
+        raise
+    wb.save(target)
+
+
+def _discard(wb: Workbook) -> None:
+    """Close the sheets of an abandoned write-only workbook and remove their temporary
+    files (openpyxl only does so when saving)."""
+    for ws in wb.worksheets:
+        try:
+            ws.close()
+            ws._writer.cleanup()
+        except Exception:  # already failing: the first error is the one to see
+            log.debug("could not clean up an abandoned sheet", exc_info=True)
+
+
+def _write_sheets(wb: Workbook, tables: Sequence[Table]) -> None:
     taken: set[str] = set()
     bold = Font(bold=True)
     for table in tables:
@@ -211,7 +234,6 @@ def write_xlsx(tables: Sequence[Table], target: IO[bytes]) -> None:
                     cell.number_format = number_format
                     values[i] = cell
             ws.append(values)
-    wb.save(target)
 
 
 def xlsx_file(tables: Sequence[Table]) -> IO[bytes]:
