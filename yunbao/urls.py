@@ -19,6 +19,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("qr/", include("yunbao.intake.urls_qr")),
     path("fleet/", include("yunbao.fleet.urls")),
     path("insight/", include("yunbao.insight.urls")),
+    path("community/", include("yunbao.community.urls")),
+    path("public/", include("yunbao.insight.views_public")),
     path("open311/v2/", include("yunbao.open311.urls")),
     path("api/v1/", api.urls),
     path("", include("yunbao.intake.urls")),
