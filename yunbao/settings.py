@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "yunbao.open311",
     "yunbao.api",
     "yunbao.insight",
+    "yunbao.community",
     "ninja",  # the API docs page's Swagger UI from our own static files, not a CDN
     "yunbao.web",
 ]
