@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from yunbao.community.access import may_organise_in
 from yunbao.community.models import (
     Activity,
     ActivityKind,
@@ -109,10 +110,20 @@ def _validate(data: ActivityInput) -> None:
         raise _refuse("radius", _("The check-in radius is too large."), field="checkin_radius_m")
 
 
+class NotAllowed(CommunityError):
+    """The actor may not do this here (their role or their areas)."""
+
+
+def _may_organise_in(actor: Any, area: Area) -> None:
+    if not may_organise_in(actor, area):
+        raise NotAllowed(_("You do not organise activities in this area."), code="area")
+
+
 def create_activity(data: ActivityInput, *, actor: Any) -> Activity:
-    """A new activity, as a draft of `actor`'s (who must be allowed to organise in its area:
-    the caller checks, see `access.may_organise_in`)."""
+    """A new activity, as a draft of `actor`'s, who must organise in its area
+    (`access.may_organise_in`)."""
     _validate(data)
+    _may_organise_in(actor, data.area)
     activity = Activity.objects.create(
         title=data.title,
         kind=data.kind,
@@ -133,6 +144,8 @@ def create_activity(data: ActivityInput, *, actor: Any) -> Activity:
 
 def update_activity(activity: Activity, data: ActivityInput, *, actor: Any) -> Activity:
     _validate(data)
+    _may_organise_in(actor, activity.area)
+    _may_organise_in(actor, data.area)
     with transaction.atomic():
         locked = Activity.objects.select_for_update().get(pk=activity.pk)
         if locked.status in (ActivityStatus.CLOSED, ActivityStatus.CANCELLED):

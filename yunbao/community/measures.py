@@ -166,6 +166,12 @@ def _months(start: dt.date, end: dt.date) -> list[dt.date]:
     return months
 
 
+def _months_before(month: dt.date, n: int) -> dt.date:
+    """The first day of the month `n` months before `month`'s."""
+    index = month.year * 12 + month.month - 1 - n
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
 def _bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
     tz = timezone.get_default_timezone()
     first = dt.datetime.combine(start.replace(day=1), dt.time(), tz)
@@ -254,8 +260,8 @@ def dashboard_panel(f: Any, *, today: dt.date | None = None) -> dict[str, Any]:
     closed activities in its areas with their new reporters."""
     today = today or timezone.localdate()
     end = f.end or today
-    start = f.start or (end.replace(day=1) - dt.timedelta(days=31 * (DASHBOARD_MONTHS - 1)))
-    start = max(start, (end.replace(day=1) - dt.timedelta(days=31 * (DASHBOARD_MONTHS - 1))))
+    earliest = _months_before(end.replace(day=1), DASHBOARD_MONTHS - 1)
+    start = max(f.start or earliest, earliest)
     paths = tuple(getattr(f, "paths", ()) or ()) or ((f.area_path,) if f.area_path else ())
     recent = Activity.objects.filter(status=ActivityStatus.CLOSED).order_by("-starts_at")
     if (where := _paths_q("area__path", paths)) is not None:
