@@ -238,7 +238,8 @@ def test_walk_in_signs_up_on_the_spot_within_capacity(world, organisers):
     signup = actions.self_check_in(
         activity, actor=None, device="dev-1aaaaaaaaaaaaaaa", nickname="路人"
     )
-    assert signup.participant.nickname == "路人" and signup.checked_in_at
+    assert signup.participant.nickname == "路人"
+    assert signup.checked_in_at
     with pytest.raises(CommunityError) as full:
         actions.self_check_in(
             activity, actor=None, device="dev-2aaaaaaaaaaaaaaa", nickname="又一个"
@@ -260,7 +261,8 @@ def test_check_out_without_check_in_is_refused(world, organisers):
     with pytest.raises(CommunityError):
         actions.organiser_check_out(signup, actor=organisers["one"])
     signup.refresh_from_db()
-    assert signup.checked_out_at is None and signup.hours == 0
+    assert signup.checked_out_at is None
+    assert signup.hours == 0
 
 
 def test_hours_count_within_the_event_in_quarters(world, organisers):
@@ -325,7 +327,8 @@ def test_close_needs_a_summary_and_checks_everyone_out(world, organisers):
     closed = actions.close(activity, actor=organisers["one"], summary="清理了 30 袋垃圾")
     assert closed.status == ActivityStatus.CLOSED
     signup = SignUp.objects.get()
-    assert signup.checked_out_at == activity.ends_at and signup.hours == Decimal("2.00")
+    assert signup.checked_out_at == activity.ends_at
+    assert signup.hours == Decimal("2.00")
     with pytest.raises(CommunityError):
         actions.close(closed, actor=organisers["one"], summary="again")
 

@@ -102,12 +102,14 @@ def test_monthly_participation_and_who_reports(world, organisers):
     may_row, june_row = rows
     assert (may_row.month, june_row.month) == (date(2026, 5, 1), date(2026, 6, 1))
     assert (may_row.activities, may_row.attendees, may_row.new_reporters) == (1, 2, 1)
-    assert may_row.resident_orders == 1 and may_row.staff_orders == 0
+    assert may_row.resident_orders == 1
+    assert may_row.staff_orders == 0
     assert (june_row.activities, june_row.attendees, june_row.new_reporters) == (1, 1, 0)
     assert (june_row.resident_orders, june_row.staff_orders, june_row.other_orders) == (2, 2, 1)
     assert june_row.resident_share == pytest.approx(0.4)
     everywhere = monthly([], date(2026, 6, 1), date(2026, 6, 30))[0]
-    assert everywhere.activities == 2 and everywhere.resident_orders == 3
+    assert everywhere.activities == 2
+    assert everywhere.resident_orders == 3
 
 
 def test_dashboard_panel_follows_the_filter(world, organisers):

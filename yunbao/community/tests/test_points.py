@@ -147,9 +147,13 @@ def test_an_account_takes_over_its_phone(world):
 
 
 def test_levels():
-    assert standing(0).level is not None and standing(0).level.min_points == 0
+    first = standing(0).level
+    assert first is not None
+    assert first.min_points == 0
     s = standing(60)
-    assert s.level.min_points == 50 and s.next_level.min_points == 200 and s.to_next == 140
+    assert s.level is not None
+    assert s.next_level is not None
+    assert (s.level.min_points, s.next_level.min_points, s.to_next) == (50, 200, 140)
     assert standing(5000).next_level is None
 
 
