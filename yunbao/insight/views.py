@@ -51,6 +51,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from yunbao.catalog.models import Category, Scene
+from yunbao.community import measures as community_measures
 from yunbao.geo.models import Area, Level
 from yunbao.insight import indicators
 from yunbao.insight.drilldown import Part, orders_behind
@@ -678,6 +679,8 @@ def dashboard(request: HttpRequest, scope: Scope) -> HttpResponse:
             "units_ranked": _ranking_rows(params, figures.units, names, "unit"),
             "villages_ranked": _ranking_rows(params, figures.villages, names, "village"),
             "screen_url": reverse("insight:screen"),
+            # Volunteer activities and who reports (all logic in yunbao.community).
+            "community": community_measures.dashboard_panel(params.filter),
         },
     )
 
