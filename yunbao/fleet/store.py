@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -27,6 +26,7 @@ from psycopg import postgres, pq
 from psycopg.adapt import Dumper
 
 from yunbao.fleet import partitions
+from yunbao.lib.bulk import sqlite_time
 
 UTC = dt.UTC
 # SQLite page cache (KiB) and automatic checkpoint size (pages) of the connection writing
@@ -198,20 +198,11 @@ def _upsert_latest_sqlite(latest: list[Fix]) -> None:
     connection.connection.executemany(_UPSERT_SQLITE, [_sqlite_row(fix) for fix in latest])
 
 
-@lru_cache(maxsize=8192)  # many rows share a second, and the codec shares their datetimes
-def _sqlite_time(value: dt.datetime) -> str:
-    """A datetime as Django stores it in SQLite (naive UTC text), so that string order is
-    time order and the ORM reads it back."""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return str(value.replace(tzinfo=None))
-
-
 def _sqlite_row(fix: Fix) -> tuple[Any, ...]:
     return (
         fix.device_id,
-        _sqlite_time(fix.fixed_at),
-        _sqlite_time(fix.received_at),
+        sqlite_time(fix.fixed_at),
+        sqlite_time(fix.received_at),
         fix.lat,
         fix.lon,
         fix.speed,

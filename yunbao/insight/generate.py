@@ -1,8 +1,9 @@
 """Realistic order history for benchmarks and demos: `yunbao generate-orders --count N`.
 
 A generator of *history*, not a way orders are made: it writes orders and their timeline
-rows straight into the tables with `bulk_create` (no actions, no events, no locks), which is
-what makes a million orders take minutes instead of hours. The rows are what the actions
+rows straight into the tables below the ORM (`yunbao.lib.bulk`: COPY on PostgreSQL,
+`executemany` on SQLite; no actions, no events, no locks), which is what makes a million
+orders take minutes instead of hours. The rows are what the actions
 would have left: statuses reached through legal moves only, stage times and deadlines
 consistent, on-time flags = move time ≤ deadline, the suspended time added to the running
 deadline on resume. Deadlines use each category's limits taken as natural time (a working
@@ -36,9 +37,9 @@ from django.utils import timezone
 
 from yunbao.catalog.models import Category, TimeLimit, TimeUnit
 from yunbao.geo.models import Area, Level
-from yunbao.insight.facts import OrderRow, Step
-from yunbao.insight.models import OrderFacts
-from yunbao.insight.store import Accumulator, add_orders, clear_cache
+from yunbao.insight.facts import ORDER_FIELDS, OrderRow, Step
+from yunbao.insight.store import Accumulator, add_orders, clear_cache, save_facts
+from yunbao.lib.bulk import insert_rows, next_ids, reset_sequence
 from yunbao.org.models import Unit, UnitKind
 from yunbao.workorders.models import Source, Status, TimelineEntry, WorkOrder
 
@@ -49,6 +50,10 @@ RATINGS = (1, 2, 3, 4, 5)
 RATING_WEIGHTS = (3, 4, 10, 30, 53)
 # Reports by local hour of day: few at night, most in the morning and late afternoon.
 HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 4, 8, 10, 10, 9, 8, 6, 7, 8, 9, 9, 8, 6, 5, 4, 3, 2, 1)
+ENTRY_COLUMNS = (
+    "order_id", "action", "from_status", "to_status", "actor_id", "role", "note", "at",
+    "on_time", "data",
+)  # fmt: skip
 DEFAULT_HOURS = {"accept": 0.5, "dispatch": 0.5, "handle": 24.0, "check": 2.0}
 
 
@@ -258,6 +263,14 @@ def _life(
     return life
 
 
+def _order_row(o: dict[str, Any]) -> OrderRow:
+    return OrderRow(*(o[name] for name in ORDER_ROW_COLUMNS))
+
+
+# `facts.OrderRow`'s fields, as the order table's columns.
+ORDER_ROW_COLUMNS = tuple("id" if f == "pk" else f for f in ORDER_FIELDS)
+
+
 def generate(
     count: int,
     *,
@@ -282,25 +295,36 @@ def generate(
     started = time.perf_counter()
     acc = Accumulator()
     written = entries_written = 0
-    while written < count:
-        n = min(batch, count - written)
-        orders: list[WorkOrder] = []
-        lives: list[_Life] = []
-        for i in range(written, written + n):
-            day = rng.randrange(days)
-            hour = rng.choices(range(24), HOUR_WEIGHTS)[0]
-            created = first_day + timedelta(days=day, hours=hour, seconds=rng.randrange(3600))
-            if created > now:
-                created = now - timedelta(seconds=rng.randrange(1, 3600))
-            index = rng.choices(range(len(categories)), world["category_weights"])[0]
-            category_id, scene_id, limits = categories[index]
-            grid = grids[rng.randrange(len(grids))]
-            unit = units[index % len(units)]
-            life = _life(rng, created, limits, unit, now)
-            lives.append(life)
-            statuses[life.status] = statuses.get(life.status, 0) + 1
-            orders.append(
-                WorkOrder(
+    # Every column of an order, with the model's defaults for those history leaves alone.
+    columns = [f.column for f in WorkOrder._meta.concrete_fields]
+    template = {
+        f.column: f.get_default() for f in WorkOrder._meta.concrete_fields if f.column != "id"
+    }
+    template["updated_at"] = now
+    order_table = WorkOrder._meta.db_table
+    entry_table = TimelineEntry._meta.db_table
+    with transaction.atomic():
+        ids = iter(next_ids(WorkOrder, count))
+        while written < count:
+            n = min(batch, count - written)
+            orders: list[dict[str, Any]] = []
+            lives: list[_Life] = []
+            for i in range(written, written + n):
+                day = rng.randrange(days)
+                hour = rng.choices(range(24), HOUR_WEIGHTS)[0]
+                created = first_day + timedelta(days=day, hours=hour, seconds=rng.randrange(3600))
+                if created > now:
+                    created = now - timedelta(seconds=rng.randrange(1, 3600))
+                index = rng.choices(range(len(categories)), world["category_weights"])[0]
+                category_id, scene_id, limits = categories[index]
+                grid = grids[rng.randrange(len(grids))]
+                unit = units[index % len(units)]
+                life = _life(rng, created, limits, unit, now)
+                lives.append(life)
+                statuses[life.status] = statuses.get(life.status, 0) + 1
+                row = dict(template)
+                row.update(
+                    id=next(ids),
                     number=f"{prefix}{i:010d}",
                     status=life.status,
                     source=rng.choices(SOURCES, SOURCE_WEIGHTS)[0],
@@ -312,56 +336,34 @@ def generate(
                     grid_id=grid.pk,
                     area_path=grid.path,
                     created_at=created,
-                    **life.fields,
                 )
-            )
-        with transaction.atomic():
-            WorkOrder.objects.bulk_create(orders, batch_size=2000)
-            entries = [
-                TimelineEntry(
-                    order_id=order.pk,
-                    action=action,
-                    from_status=frm,
-                    to_status=to,
-                    role="system",
-                    at=at,
-                    on_time=on_time,
-                )
-                for order, life in zip(orders, lives, strict=True)
-                for action, frm, to, at, on_time in life.steps
-            ]
-            TimelineEntry.objects.bulk_create(entries, batch_size=5000)
-            records = add_orders(
-                acc,
+                row.update(life.fields)
+                orders.append(row)
+            insert_rows(order_table, columns, ([o[c] for c in columns] for o in orders))
+            entries_written += insert_rows(
+                entry_table,
+                ENTRY_COLUMNS,
                 (
-                    (
-                        OrderRow(
-                            order.pk,
-                            order.status,
-                            order.source,
-                            order.scene_id,
-                            order.category_id,
-                            order.unit_id,
-                            order.area_path,
-                            order.created_at,
-                            order.accept_due,
-                            order.dispatch_due,
-                            order.handle_due,
-                            order.check_due,
-                            order.rating,
-                        ),
-                        [Step(a, fr, to, at, ot) for a, fr, to, at, ot in life.steps],
-                    )
-                    for order, life in zip(orders, lives, strict=True)
+                    (o["id"], action, frm, to, None, "system", "", at, on_time, {})
+                    for o, life in zip(orders, lives, strict=True)
+                    for action, frm, to, at, on_time in life.steps
                 ),
             )
-            OrderFacts.objects.bulk_create(records, batch_size=5000)
+            save_facts(
+                add_orders(
+                    acc,
+                    (
+                        (_order_row(o), [Step(*step) for step in life.steps])
+                        for o, life in zip(orders, lives, strict=True)
+                    ),
+                )
+            )
             if len(acc) > 300_000:
                 acc.flush()
-        written += n
-        entries_written += len(entries)
-        elapsed = time.perf_counter() - started
-        progress(f"generated {written:,}/{count:,} orders ({written / elapsed:,.0f}/s)")
+            written += n
+            elapsed = time.perf_counter() - started
+            progress(f"generated {written:,}/{count:,} orders ({written / elapsed:,.0f}/s)")
+        reset_sequence(WorkOrder)
     with transaction.atomic():
         acc.flush()
     seconds = time.perf_counter() - started

@@ -104,8 +104,8 @@ from yunbao.geo.coords import gcj02_to_wgs84
 from yunbao.geo.locate import InvalidCoordinates, check_coordinates, h3_cell, locate_many
 from yunbao.geo.models import Area, Level
 from yunbao.insight.facts import OrderRow, Step
-from yunbao.insight.models import ImportedCase, OrderFacts
-from yunbao.insight.store import Accumulator, add_orders
+from yunbao.insight.models import ImportedCase
+from yunbao.insight.store import Accumulator, add_orders, save_facts
 from yunbao.org.models import Unit
 from yunbao.sla.models import AlertLevel, SlaAlert
 from yunbao.workorders.models import Source, Status, TimelineEntry, WorkOrder
@@ -882,6 +882,6 @@ def _write(
                 for order, (_case, steps) in zip(orders, kept, strict=True)
             ),
         )  # fmt: skip
-        OrderFacts.objects.bulk_create(records, batch_size=2000)
+        save_facts(records)
         acc.flush()
     result.imported += len(orders)

@@ -8,8 +8,10 @@ dashboard shows; the benchmark times it). The exact meaning of each count is in
 `yunbao.insight.facts`; each formula is written once, in `INDICATORS`, with the standard's
 definition (GB/T 30428.4, `docs/../shared/reference/urban-standard.md`, "Indicators").
 
-A filter's period is a range of local days (both ends included). A street, village or
-district filter reads the village-grain rows, a grid filter the grid-grain rows.
+A filter's period is a range of local days (both ends included). Each query reads the
+coarsest roll-up (`store.CUBES`) that holds the filter's area level and dimensions and what
+it groups by: the district's day totals for the whole district, street or village × unit ×
+source for a unit or a source, the full key for a scene or category, grid rows for a grid.
 """
 
 from __future__ import annotations
@@ -30,11 +32,10 @@ from yunbao.insight.models import (
     Cell,
     DurationCell,
     DurationStage,
-    Grain,
     Score,
     ScoreWeight,
 )
-from yunbao.insight.store import level_of_path, village_of
+from yunbao.insight.store import LEVEL_DEPTH, cube_for, level_of_path, village_of
 
 # --- The filter -----------------------------------------------------------------------------
 
@@ -81,14 +82,28 @@ class Filter:
         )
 
     @property
-    def grain(self) -> int:
-        """Grid rows for a grid (or anything below a village), else village rows."""
-        if self.area_path and level_of_path(self.area_path) == Level.GRID:
-            return Grain.GRID
-        return Grain.VILLAGE
+    def level(self) -> str:
+        """The level of the filter's area (the district when it has none; an unknown path
+        is read at village level, as deep as any filter above a grid goes)."""
+        if not self.area_path:
+            return Level.DISTRICT
+        return level_of_path(self.area_path) or Level.COMMUNITY
 
-    def q(self, grain: int | None = None) -> Q:
-        q = Q(grain=self.grain if grain is None else grain)
+    def grain(self, by: str | None = None) -> int:
+        """The coarsest roll-up holding what this filter selects and what the query groups
+        `by` ("unit", "area" for villages, or None)."""
+        needs = {d for d in ("unit", "scene", "category") if getattr(self, d) is not None}
+        if self.source:
+            needs.add("source")
+        level = self.level
+        if by == "unit":
+            needs.add("unit")
+        elif by == "area" and LEVEL_DEPTH[level] < LEVEL_DEPTH[Level.COMMUNITY]:
+            level = Level.COMMUNITY
+        return cube_for(level, needs).grain
+
+    def q(self, grain: int | None = None, *, by: str | None = None) -> Q:
+        q = Q(grain=self.grain(by) if grain is None else grain)
         if self.start is not None:
             q &= Q(day__gte=self.start)
         if self.end is not None:
@@ -405,8 +420,8 @@ def build_report(
 _SUMS = {m: Sum(m) for m in MEASURES}
 
 
-def cells(f: Filter) -> QuerySet[Cell]:
-    return Cell.objects.filter(f.q())
+def cells(f: Filter, by: str | None = None) -> QuerySet[Cell]:
+    return Cell.objects.filter(f.q(by=by))
 
 
 def counts(f: Filter) -> dict[str, int]:
@@ -486,7 +501,7 @@ def _rank(
 
 
 def _grouped(f: Filter, column: str) -> dict[Any, dict[str, int]]:
-    rows = cells(f).values(column).annotate(**{f"s_{m}": Sum(m) for m in MEASURES})
+    rows = cells(f, column).values(column).annotate(**{f"s_{m}": Sum(m) for m in MEASURES})
     return {r[column]: {m: int(r[f"s_{m}"] or 0) for m in MEASURES} for r in rows}
 
 

@@ -3,9 +3,11 @@ contributed to them, and the weights of the composite scores.
 
 `Cell` holds counts per (grain, local day, area, unit, scene, category, source); `DurationCell`
 holds stage durations per the same key, stage and histogram bucket (count and seconds, for
-the mean and the 90th percentile). Each key is stored at two grains: the order's grid
-(`Grain.GRID`, its full area path) and its village (`Grain.VILLAGE`, the community's path),
-so a district, street or village query sums few rows and a grid query still has its own.
+the mean and the 90th percentile). Each order is counted in several roll-ups (`Grain`,
+defined in `yunbao.insight.store.CUBES`): the full key at its grid and street, and
+coarser ones that drop the scene and category (village or street × unit × source) or every
+dimension (the district), so a query sums the few rows of the coarsest roll-up that holds
+what it filters and groups by, and a million orders still answer in milliseconds.
 Ids are plain integers with 0 for "none", not foreign keys: a unique key must conflict
 (NULLs never do) for the increment upserts, and no lookup checks each row.
 
@@ -53,8 +55,16 @@ KEY_FIELDS: tuple[str, ...] = ("grain", "day", "area", "unit", "scene", "categor
 
 
 class Grain(models.IntegerChoices):
+    """Which roll-up (cube) a row belongs to: the area level its `area` column holds and
+    the dimensions it keeps (the others are stored as 0 / ""). `yunbao.insight.store.CUBES`
+    defines each; a query reads the coarsest one that can answer it."""
+
     GRID = 1, _("Grid")
-    VILLAGE = 2, _("Village")
+    # 2 was the full key per village, dropped for the roll-ups below (migration 0003).
+    STREET = 3, _("Street")
+    VILLAGE_UNIT_SOURCE = 4, _("Village × unit × source")
+    STREET_UNIT_SOURCE = 5, _("Street × unit × source")
+    DISTRICT = 6, _("District")
 
 
 class DurationStage(models.TextChoices):
@@ -122,7 +132,6 @@ class Cell(_Key):
         verbose_name_plural = _("indicator cells")
         constraints = [models.UniqueConstraint(fields=KEY_FIELDS, name="insight_cell_key")]
         indexes = [
-            models.Index(fields=["grain", "day"], name="insight_cell_day"),
             models.Index(fields=["grain", "unit", "day"], name="insight_cell_unit"),
             models.Index(fields=["grain", "category", "day"], name="insight_cell_category"),
         ]
@@ -149,7 +158,6 @@ class DurationCell(_Key):
             )
         ]
         indexes = [
-            models.Index(fields=["grain", "day"], name="insight_duration_day"),
             models.Index(fields=["grain", "unit", "day"], name="insight_duration_unit"),
             models.Index(fields=["grain", "category", "day"], name="insight_duration_category"),
         ]

@@ -137,9 +137,9 @@ def viewers_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
 @dataclass(frozen=True)
 class AreasFilter(Filter):
     """A `Filter` over several areas that do not nest (a viewer's own areas): each area is
-    read at its own grain (a grid's grid rows, anything larger its village rows) and the
-    rows are summed. Every count, duration bucket and ranking group is a sum over rows, so
-    the figures of the union are exactly the sums of the parts. Lives here rather than in
+    read from the coarsest roll-up its own level allows and the rows are summed. Every
+    count, duration bucket and ranking group is a sum over rows, so the figures of the
+    union are exactly the sums of the parts. Lives here rather than in
     `indicators` because only the pages need it."""
 
     paths: tuple[str, ...] = ()
@@ -155,12 +155,12 @@ class AreasFilter(Filter):
             source=self.source,
         )
 
-    def q(self, grain: int | None = None) -> Q:
+    def q(self, grain: int | None = None, *, by: str | None = None) -> Q:
         if not self.paths:
-            return super().q(grain)
+            return super().q(grain, by=by)
         condition = Q(pk__in=[])
         for path in self.paths:
-            condition |= self.one(path).q(grain)
+            condition |= self.one(path).q(grain, by=by)
         return condition
 
 

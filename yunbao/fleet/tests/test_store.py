@@ -14,6 +14,7 @@ from django.utils import timezone
 from yunbao.fleet import partitions, store
 from yunbao.fleet.models import Device, DeviceKind, LatestPosition, Position, Protocol
 from yunbao.fleet.store import Fix
+from yunbao.lib.bulk import sqlite_time
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 2, 4, 0, 0, tzinfo=UTC)
@@ -139,12 +140,12 @@ def test_a_failed_batch_stores_nothing() -> None:
 @pytest.mark.django_db
 def test_sqlite_times_sort_as_times() -> None:
     # SQLite compares the stored text: with and without microseconds must still sort.
-    whole = store._sqlite_time(T0)
-    fraction = store._sqlite_time(T0 + dt.timedelta(microseconds=500))
-    next_second = store._sqlite_time(T0 + dt.timedelta(seconds=1))
+    whole = sqlite_time(T0)
+    fraction = sqlite_time(T0 + dt.timedelta(microseconds=500))
+    next_second = sqlite_time(T0 + dt.timedelta(seconds=1))
     assert whole < fraction < next_second
     local = T0.astimezone(dt.timezone(dt.timedelta(hours=8)))
-    assert store._sqlite_time(local) == whole
+    assert sqlite_time(local) == whole
 
 
 @pytest.mark.django_db(transaction=True)
