@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from yunbao.community.access import may_organise
 from yunbao.fleet.devices import may_watch
 from yunbao.insight.views import may_view as may_view_insight
 from yunbao.org.models import Role
@@ -98,7 +99,11 @@ def home(request: HttpRequest) -> HttpResponse:
     if may_view_insight(user):  # the operations centre's own rule (yunbao.insight.views)
         tools.append((_("Operations centre"), reverse("insight:dashboard")))
         tools.append((_("Big screen"), reverse("insight:screen")))
+    if may_organise(user):  # the community app's own rule (yunbao.community.access)
+        tools.append((_("Organise activities"), reverse("community:manage-list")))
     tools.append((_("My reports"), reverse("intake-mine")))
+    tools.append((_("Volunteer activities"), reverse("community:calendar")))
+    tools.append((_("My points"), reverse("community:me")))
     return render(
         request,
         "web/home.html",

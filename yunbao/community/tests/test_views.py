@@ -208,3 +208,28 @@ def test_my_points_and_leaderboard_are_public_but_personal(world, organisers):
     assert "积分王" in board
     assert _client().get(reverse("community:leaderboard"), {"village": "nope"}).status_code == 404
     assert _client().get(reverse("community:calendar"), {"village": "nope"}).status_code == 404
+
+
+def test_the_operations_centre_shows_the_community_panel(world, organisers):
+    start = timezone.now() - timedelta(days=2)
+    activity = make_activity(world, organisers["one"], starts=start, title="五月清洁")
+    actions.self_check_in(
+        activity, actor=None, device="aaaa-aaaaaaaaaaaaaaaa", nickname="a", at=start
+    )
+    actions.close(activity, actor=organisers["one"], summary="ok")
+    page = _client(world.users["dave"]).get(reverse("insight:dashboard")).content.decode()
+    assert 'id="community"' in page
+    assert "五月清洁" in page
+    # A dispatcher of street two sees street two's figures: not this activity.
+    other = _client(world.users["olga"]).get(reverse("insight:dashboard")).content.decode()
+    assert 'id="community"' in other
+    assert "五月清洁" not in other
+
+
+def test_home_page_links(world, organisers):
+    organiser_home = _client(organisers["one"]).get(reverse("home")).content.decode()
+    assert reverse("community:manage-list") in organiser_home
+    resident_home = _client(world.users["erin"]).get(reverse("home")).content.decode()
+    assert reverse("community:manage-list") not in resident_home
+    assert reverse("community:calendar") in resident_home
+    assert reverse("community:me") in resident_home
