@@ -5,7 +5,7 @@ each street's and village's figures. It is read by anyone, so everything here is
 what may be published, never by who asks:
 
 - **Where**: an order is published at the centre of its H3 cell at `PUBLIC_H3_RESOLUTION`
-  (resolution 9: cells of about 0.1 km², a centre-to-corner distance of about 170 m), never
+  (resolution 9: cells of about 0.1 km², about 200 m from the centre to a corner), never
   at its own point. All reports of one cell share one marker, so the map says "something
   was reported in this block of streets", and a reporter who reports from their doorstep
   cannot be found at their door. The cell is worked out here from the stored point; the
@@ -58,8 +58,12 @@ from yunbao.workorders.models import Status, WorkOrder
 
 log = logging.getLogger(__name__)
 
-# About 170 m from a cell's centre to its corners (H3's average edge at resolution 9).
+# About 200 m from a cell's centre to its corners (H3's average edge at resolution 9).
 PUBLIC_H3_RESOLUTION = 9
+# What the page tells visitors a block measures, corner to corner (about 400 m).
+CELL_ACROSS_METRES = int(
+    round(2 * h3.average_hexagon_edge_length(PUBLIC_H3_RESOLUTION, unit="m"), -1)
+)
 # Coordinates are published to 5 decimals (about a metre): finer digits of a cell centre
 # carry nothing, and fewer bytes poll faster on a phone.
 DECIMALS = 5

@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -66,9 +66,9 @@ def _params(request: HttpRequest) -> tuple[str, Area | None]:
 def strings() -> dict[str, str]:
     """Every text public.js shows, translated here."""
     return {
-        "new": _("Reported"),
-        "working": _("Being handled"),
-        "fixed": _("Fixed"),
+        "new": pgettext("public state", "Reported"),
+        "working": pgettext("public state", "Being handled"),
+        "fixed": pgettext("public state", "Fixed"),
         "reported": _("reported {day}"),
         "fixedOn": _("fixed {day}"),
         "other": _("Other problem"),
@@ -201,7 +201,7 @@ def page(request: HttpRequest) -> HttpResponse:
             "json_url": f"{reverse('public:map')}?{_query(period, area)}",
             "poll_seconds": public.POLL_SECONDS,
             "tile_url": settings.YUNBAO_MAP_TILE_URL,
-            "cell_metres": 170,
+            "cell_metres": public.CELL_ACROSS_METRES,
         },
     )
     # The same for everyone but for the language switch's CSRF token: a browser may keep

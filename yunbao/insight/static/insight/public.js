@@ -23,11 +23,19 @@
   const COLOURS = { new: "#f0a500", working: "#0b6bcb", fixed: "#1a7f37" };
   const state = { version: "", timer: null };
 
+  const initial = json("p-initial");
   const map = window.YunbaoPage.baseMap(box, {
     tileUrl: cfg.tileUrl,
     areas: json("p-areas-geo"),
     unavailable: t("mapUnavailable"),
-    view: (m, areas) => window.YunbaoPage.fitAreas(m, areas, DEFAULT_CENTRE, 12),
+    // Over the blocks with reports when there are any (set before any layer is drawn, and
+    // without an animation that a first look would catch half-way), else over the areas.
+    view: (m, areas) => {
+      if (!initial.cells.length) return window.YunbaoPage.fitAreas(m, areas, DEFAULT_CENTRE, 12);
+      const points = initial.cells.reduce((all, c) => all.concat(c.outline), []);
+      m.fitBounds(L.latLngBounds(points), { padding: [20, 20], maxZoom: 16, animate: false });
+      return true;
+    },
     // A phone scrolls the page with one finger; the map pans with two.
     leaflet: { scrollWheelZoom: false, tap: false },
   });
@@ -72,7 +80,8 @@
       const total = cell.n.new + cell.n.working + cell.n.fixed;
       const fill = colour(cell.n);
       L.polygon(cell.outline, { color: fill, weight: 1.5, fillColor: fill, fillOpacity: 0.25 + 0.5 * (total / most) })
-        .bindPopup(() => popup(data, cell))
+        // As wide as a phone's map allows, so the pop-up never runs off its side.
+        .bindPopup(() => popup(data, cell), { maxWidth: Math.max(160, box.clientWidth - 70), autoPanPadding: [10, 10] })
         .bindTooltip(t("cell", { n: total }))
         .addTo(layer);
     });
@@ -104,14 +113,9 @@
     state.timer = setTimeout(refresh, POLL_MS);
   }
 
-  const initial = json("p-initial");
   state.version = initial.version;
   draw(initial);
-  if (map && initial.cells.length) {
-    const points = initial.cells.reduce((all, c) => all.concat(c.outline), []);
-    map.fitBounds(L.latLngBounds(points), { padding: [20, 20], maxZoom: 16 });
-  }
   document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
   state.timer = setTimeout(refresh, POLL_MS);
-  window.YunbaoPublic = { refresh: refresh, state: state };
+  window.YunbaoPublic = { refresh: refresh, state: state, map: map };
 })();
