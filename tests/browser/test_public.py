@@ -129,7 +129,8 @@ def test_the_public_page_on_a_phone(
     inside = page.evaluate(
         """() => {
             const m = document.getElementById('p-map').getBoundingClientRect();
-            const p = document.querySelector('.leaflet-popup-content-wrapper').getBoundingClientRect();
+            const pop = document.querySelector('.leaflet-popup-content-wrapper');
+            const p = pop.getBoundingClientRect();
             return p.left >= m.left - 1 && p.right <= m.right + 1;
         }"""
     )
@@ -159,7 +160,9 @@ def test_the_public_page_on_a_desk(
     assert len(set(tops)) == 1, tops
     map_box = page.locator(".pub-map-card").bounding_box()
     fixes_box = page.locator(".pub-recent").bounding_box()
-    assert map_box and fixes_box and fixes_box["x"] > map_box["x"] + map_box["width"] - 1
+    assert map_box is not None
+    assert fixes_box is not None
+    assert fixes_box["x"] > map_box["x"] + map_box["width"] - 1
     screenshot(page, "district")
     # The map polls its JSON: a second answer within the minute is the same version (304).
     status = page.evaluate(
