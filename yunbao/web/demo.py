@@ -180,6 +180,10 @@ def load(*, orders: int = 3000, seed: int = 7, progress: Callable[[str], None] =
     from yunbao.fleet.demo_fleet import load_fleet
 
     load_fleet(units, people, progress=progress)
+    # Volunteer activities with sign-ups and check-ins (yunbao.community).
+    from yunbao.community.demo import load_community
+
+    load_community(people, progress=progress)
     if not WorkOrder.objects.exists():
         # History is replayed with its own decisions; no background decision for each order.
         with override_settings(YUNBAO_DECIDE_ON_SUBMIT=False):
