@@ -46,7 +46,7 @@ def load_community(people: dict[str, Any], *, progress: Callable[[str], None] = 
     ][:3]
     if not villages:
         return 0
-    rng = random.Random(9)
+    rng = random.Random(9)  # noqa: S311 - repeatable demo data, not a secret
     progress("community: demo activities…")
     for number, (days, hour, hours, kind, title, place, capacity) in enumerate(PLAN):
         village = villages[number % len(villages)]
