@@ -291,7 +291,9 @@ def components(report: Report, score_weights: dict[str, float]) -> list[Componen
 
 # --- Charts ---------------------------------------------------------------------------------------
 
-BAR_W, BAR_LABEL, BAR_ROW = 640, 150, 26
+# The bar charts sit in half an A4 column (about 85 mm): a 360-unit box keeps their 11-unit
+# text at about print size.
+BAR_W, BAR_LABEL, BAR_ROW = 360, 120, 24
 
 
 def bars_chart(
@@ -299,7 +301,7 @@ def bars_chart(
 ) -> dict[str, Any]:
     """Horizontal bars: (label, value, text shown, highlighted) → SVG geometry."""
     most = top or max((v for _l, v, _t, _h in items if v), default=0) or 1
-    inner = BAR_W - BAR_LABEL - 70
+    inner = BAR_W - BAR_LABEL - 44
     rows = []
     for i, (label, value, text, mark) in enumerate(items):
         y = 6 + i * BAR_ROW
@@ -329,7 +331,8 @@ def durations_chart(report: Report) -> dict[str, Any]:
     from yunbao.insight.views import duration_text
 
     top = max((d.p90_seconds or d.mean_seconds or 0 for d in report.durations.values()), default=0)
-    inner = BAR_W - BAR_LABEL - 90
+    label_w = 84
+    inner = BAR_W - label_w - 56
     rows = []
     for i, stage in enumerate(DurationStage):
         d = report.durations.get(stage.value)
@@ -354,8 +357,8 @@ def durations_chart(report: Report) -> dict[str, Any]:
     return {
         "w": BAR_W,
         "h": 12 + 2 * BAR_ROW * len(DurationStage),
-        "left": BAR_LABEL,
-        "bar_h": BAR_ROW - 10,
+        "left": label_w,
+        "bar_h": BAR_ROW - 9,
         "row": BAR_ROW,
         "rows": rows,
         "empty": not top,
