@@ -483,7 +483,7 @@ def self_check_out(
     at = at or timezone.now()
     _check_window(activity, at)
     with transaction.atomic():
-        participant = _known_participant(actor, device)
+        participant = known_participant(actor, device)
         signup = (
             SignUp.objects.select_for_update()
             .select_related("activity")
@@ -497,7 +497,7 @@ def self_check_out(
         return _finish(signup, at=at)
 
 
-def _known_participant(actor: Any, device: str) -> Participant | None:
+def known_participant(actor: Any, device: str) -> Participant | None:
     if actor is not None and actor.is_authenticated:
         found = Participant.objects.filter(user_id=actor.pk).first()
         if found is not None:

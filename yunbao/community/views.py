@@ -99,7 +99,7 @@ def with_device(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 
 def _me(request: HttpRequest) -> Participant | None:
     """This visitor's participant, if they have one (account first, then phone)."""
-    return actions._known_participant(request.user, devices.device_of(request))
+    return actions.known_participant(request.user, devices.device_of(request))
 
 
 def _public(activity_id: int) -> Activity:

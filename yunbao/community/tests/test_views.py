@@ -233,3 +233,37 @@ def test_home_page_links(world, organisers):
     assert reverse("community:manage-list") not in resident_home
     assert reverse("community:calendar") in resident_home
     assert reverse("community:me") in resident_home
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "green").save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_photos_and_cover_go_through_the_photo_pipeline(world, organisers, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    activity = make_activity(world, organisers["one"])
+    client = _client(organisers["one"])
+    url = reverse("community:manage-action", args=[activity.pk, "photo"])
+    client.post(url, {"photo": SimpleUploadedFile("a.jpg", _jpeg(), "image/jpeg")})
+    assert activity.photos.count() == 1
+    refused = client.post(
+        url, {"photo": SimpleUploadedFile("x.jpg", b"not an image", "image/jpeg")}, follow=True
+    )
+    assert activity.photos.count() == 1
+    assert refused.status_code == 200
+    assert client.post(url).status_code == 302  # no file: a message, nothing stored
+    assert activity.photos.count() == 1
+    assert _client(organisers["two"]).post(url).status_code == 404
+    actions.set_cover(activity, _jpeg(), name="c.jpg", actor=organisers["one"])
+    activity.refresh_from_db()
+    assert str(activity.cover.name).startswith("community/covers/")
+    with pytest.raises(actions.CommunityError):
+        actions.set_cover(activity, b"junk", name="c.jpg", actor=organisers["one"])
