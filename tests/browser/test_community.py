@@ -45,6 +45,14 @@ def test_create_sign_up_check_in_and_see_points(
     desk.select_option("#id_kind", "cleanup")
     desk.select_option("#id_area", world.grid1.parent.code)
     desk.fill("#id_place", "村口广场")
+    # A tap in the middle of the village's map sets the place near its centre.
+    village = world.grid1.parent
+    expect(desk.locator("#place-map svg")).to_be_visible()
+    box = desk.locator("#place-map svg").bounding_box()
+    assert box is not None
+    desk.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    assert abs(float(desk.input_value("#id_lat")) - village.center_lat) < 0.0005
+    assert abs(float(desk.input_value("#id_lon")) - village.center_lon) < 0.0005
     desk.fill("#id_lat", str(lat))
     desk.fill("#id_lon", str(lon))
     desk.fill("#id_starts_at", starts.strftime(LOCAL))

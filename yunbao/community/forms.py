@@ -29,7 +29,7 @@ class ActivityForm(forms.Form):
     area = forms.ModelChoiceField(
         label=_("Village / community"), queryset=Area.objects.none(), to_field_name="code"
     )
-    place = forms.CharField(label=_("Place"), max_length=200)
+    place = forms.CharField(label=_("Meeting place"), max_length=200)
     lat = forms.FloatField(label=_("Latitude"), min_value=-90, max_value=90)
     lon = forms.FloatField(label=_("Longitude"), min_value=-180, max_value=180)
     starts_at = forms.DateTimeField(
@@ -43,7 +43,7 @@ class ActivityForm(forms.Form):
         label=_("Check-in radius (m, 0: anywhere)"), min_value=0, max_value=50_000, initial=0
     )
     description = forms.CharField(
-        label=_("Description"),
+        label=_("About the activity"),
         required=False,
         max_length=4000,
         widget=forms.Textarea(attrs={"rows": 4}),

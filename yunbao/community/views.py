@@ -47,6 +47,7 @@ from yunbao.community.access import (
 )
 from yunbao.community.forms import ActivityForm, CheckInForm, CloseForm, HoursForm, SignUpForm
 from yunbao.community.ics import activity_ics
+from yunbao.community.mapping import village_maps
 from yunbao.community.measures import activity_measure
 from yunbao.community.models import (
     Activity,
@@ -64,6 +65,8 @@ from yunbao.lib.svgmap import area_map_svg
 log = logging.getLogger(__name__)
 
 PAPER_SIZES = ("a5", "a4")
+# The form carries the maps of at most this many villages (an organiser's street has fewer).
+MAP_VILLAGES = 60
 CALENDAR_DAYS = 60
 HISTORY_SIZE = 50
 
@@ -397,11 +400,7 @@ def _form_input(form: ActivityForm) -> actions.ActivityInput:
 
 
 def _save_activity(request: HttpRequest, activity: Activity | None) -> HttpResponse:
-    areas = (
-        organisable_areas(request.user)
-        .filter(level__in=[Level.COMMUNITY, Level.GRID, Level.STREET])
-        .order_by("path")
-    )
+    areas = organisable_areas(request.user).filter(level=Level.COMMUNITY).order_by("path")
     if request.method == "POST":
         form = ActivityForm(request.POST, request.FILES, areas=areas)
         if form.is_valid():
@@ -449,7 +448,11 @@ def _save_activity(request: HttpRequest, activity: Activity | None) -> HttpRespo
             },
             areas=areas,
         )
-    return render(request, "community/activity_form.html", {"form": form, "activity": activity})
+    return render(
+        request,
+        "community/activity_form.html",
+        {"form": form, "activity": activity, "village_maps": village_maps(areas[:MAP_VILLAGES])},
+    )
 
 
 @organisers_only

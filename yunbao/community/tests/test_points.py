@@ -171,3 +171,24 @@ def test_leaderboard_per_village_shows_nicknames_only(world):
     assert board[0].name == "<b>阿明</b>"
     assert board[1].name.startswith("居民") or board[1].name.startswith("Resident")
     assert [r.points for r in leaderboard(world.grid2.parent)] == [10]
+
+
+def test_the_job_is_scheduled_and_the_task_and_command_run(world):
+    from django.core.management import call_command
+
+    from yunbao.community.tasks import points_task
+    from yunbao.jobs.schedule import SCHEDULE
+
+    job = SCHEDULE["community-points"]
+    assert job.task_path == "yunbao.community.tasks.points_task"
+    assert job.every == timedelta(minutes=5)
+    accept(world, report(world, device=PHONE))
+    result = points_task.enqueue()  # the immediate backend in tests
+    assert result.return_value == {"reports": 1, "me_toos": 0, "revoked": 0}
+    assert _total() == 10
+    call_command("community_points", since="2000-01-01T00:00:00+00:00")
+    assert _total() == 10  # again: nothing new
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("community_points", since="yesterday")
