@@ -10,4 +10,4 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 # As in production: each report enqueues its automatic decision (one row) for the worker.
 YUNBAO_DECIDE_ON_SUBMIT = True
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+TASKS = {"default": {"BACKEND": "yunbao.jobs.backends.DatabaseBackend"}}

@@ -257,7 +257,8 @@ YUNBAO_REDIS_URL: str = conf.read("REDIS_URL")
 TASKS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": {
-            "database": "django_tasks_db.DatabaseBackend",
+            # django-tasks-db's backend with a leaner enqueue (see yunbao/jobs/backends.py).
+            "database": "yunbao.jobs.backends.DatabaseBackend",
             # django-tasks-rq's backend, pushing on commit (see yunbao/jobs/backends.py).
             "redis": "yunbao.jobs.backends.RQBackend",
             "immediate": "django_tasks.backends.immediate.ImmediateBackend",
