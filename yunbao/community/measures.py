@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import reduce
 from operator import or_
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -47,6 +47,14 @@ DASHBOARD_MONTHS = 6
 DASHBOARD_ACTIVITIES = 5
 
 
+class Who(NamedTuple):
+    """Who a participant is, as the report rows know them (a `Participant` fits too)."""
+
+    pk: int
+    device: str
+    user_id: int | None
+
+
 @dataclass
 class ActivityMeasure:
     activity: Activity
@@ -62,7 +70,7 @@ class ActivityMeasure:
         return self.new_reporters / self.attendees if self.attendees else None
 
 
-def _submissions_of(participants: Sequence[Participant]) -> Any:
+def _submissions_of(participants: Sequence[Participant | Who]) -> Any:
     devices = [p.device for p in participants if p.device]
     users = [p.user_id for p in participants if p.user_id]
     condition = Q(pk__in=[])
@@ -73,7 +81,7 @@ def _submissions_of(participants: Sequence[Participant]) -> Any:
     return Submission.objects.filter(condition)
 
 
-def _owner(participants: Sequence[Participant]) -> Any:
+def _owner(participants: Sequence[Participant | Who]) -> Any:
     by_device = {p.device: p.pk for p in participants if p.device}
     by_user = {p.user_id: p.pk for p in participants if p.user_id}
 
@@ -85,7 +93,7 @@ def _owner(participants: Sequence[Participant]) -> Any:
     return owner
 
 
-def first_reports(participants: Sequence[Participant]) -> dict[int, dt.datetime]:
+def first_reports(participants: Sequence[Participant | Who]) -> dict[int, dt.datetime]:
     """Each participant's first report time (participants who never reported are absent)."""
     owner = _owner(participants)
     firsts: dict[int, dt.datetime] = {}
@@ -204,22 +212,39 @@ def monthly(paths: Iterable[str], start: dt.date, end: dt.date) -> list[MonthRow
     )
     if (where := _paths_q("area__path", paths)) is not None:
         activities = activities.filter(where)
+    # Everything in a few batched queries, whatever the number of activities: the
+    # dashboard of a district covers hundreds of them.
+    held = {a.pk: a for a in activities.only("pk", "starts_at", "ends_at")}
+    # Plain tuples, not models: building thousands of models cost most of the time.
+    signups = list(
+        SignUp.objects.filter(activity_id__in=held, status=SignUpStatus.SIGNED_UP).values_list(
+            "activity_id",
+            "checked_in_at",
+            "hours",
+            "participant_id",
+            "participant__device",
+            "participant__user_id",
+        )
+    )
+    who = {pid: Who(pid, device, uid) for _, at, _, pid, device, uid in signups if at}
+    firsts = first_reports(list(who.values()))
+    limit = dt.timedelta(days=NEW_REPORTER_DAYS)
     attendees: dict[dt.date, set[int]] = defaultdict(set)
     newcomers: dict[dt.date, set[int]] = defaultdict(set)
-    for activity in activities:
-        row = rows.get(key(activity.starts_at))
-        if row is None:
+    month_of = {pk: key(a.starts_at) for pk, a in held.items()}
+    for month in month_of.values():
+        rows[month].activities += 1
+    for activity_id, checked_in_at, hours, pid, _device, _uid in signups:
+        activity = held[activity_id]
+        month = month_of[activity_id]
+        rows[month].signups += 1
+        rows[month].hours += hours
+        if checked_in_at is None:
             continue
-        measure = activity_measure(activity)
-        row.activities += 1
-        row.signups += measure.signed_up
-        row.hours += measure.hours
-        attendees[row.month].update(
-            SignUp.objects.filter(
-                activity=activity, checked_in_at__isnull=False, status=SignUpStatus.SIGNED_UP
-            ).values_list("participant_id", flat=True)
-        )
-        newcomers[row.month].update(measure.new_reporter_ids)
+        attendees[month].add(pid)
+        at = firsts.get(pid)
+        if at is not None and activity.starts_at <= at <= activity.ends_at + limit:
+            newcomers[month].add(pid)
     for month, people in attendees.items():
         rows[month].attendees = len(people)
     for month, people in newcomers.items():
