@@ -127,3 +127,16 @@ def test_dashboard_panel_follows_the_filter(world, organisers):
     )
     assert other["activities"] == []
     assert sum(m.resident_orders for m in other["months"]) == 0
+
+
+def test_monthly_reads_a_fixed_number_of_queries(world, organisers, django_assert_num_queries):
+    may = datetime(2026, 5, 3, 9, 0, tzinfo=TZ)
+    for day in range(6):
+        activity = _held(world, organisers["one"], may + timedelta(days=day), title=f"A{day}")
+        _attend(activity, f"dev-{day:02d}-aaaaaaaaaaaaaa")
+    # Activities, sign-ups, first reports by phone and by account, orders: whatever the
+    # number of activities.
+    with django_assert_num_queries(5):
+        rows = monthly([world.street1.path], date(2026, 5, 1), date(2026, 5, 31))
+    assert rows[0].activities == 6
+    assert rows[0].attendees == 6
