@@ -13,7 +13,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from tests.browser.test_insight import month  # noqa: F401  (a fixture)
 from tests.browser.test_pages import assert_fits_phone, log_in, t
@@ -22,7 +22,7 @@ from yunbao.testing import World
 
 pytestmark = pytest.mark.browser
 
-A4 = {"width": 794, "height": 1123}  # 210 × 297 mm at 96 px per inch
+A4: ViewportSize = {"width": 794, "height": 1123}  # 210 × 297 mm at 96 px per inch
 
 
 def workbook(path: Any) -> Any:

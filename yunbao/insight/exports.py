@@ -219,19 +219,27 @@ def _write_sheets(wb: Workbook, tables: Sequence[Table]) -> None:
             cell.font = bold
             header.append(cell)
         ws.append(header)
-        # Only styled columns need a cell object; plain values are appended as they are
-        # (five times faster than a WriteOnlyCell each).
+        # Only styled columns need a cell object; plain values are appended as they are.
+        # One cell per (column, format) is reused row after row: `append` writes the row
+        # out before it returns, and making and styling a cell per value cost a fifth of
+        # the time.
         styled = [(i, formats[c.style]) for i, c in enumerate(table.columns) if c.style]
+        cells: dict[tuple[int, str], WriteOnlyCell] = {}
         for written, row in enumerate(table.rows, start=1):
             if written > XLSX_MAX_ROWS:
                 raise TooManyRows(table.name)
-            values: list[Any] = [neutral(v) for v in row]
+            # An empty text is no cell at all (openpyxl skips None, not ""): a third of an
+            # order row is empty, and every cell costs XML.
+            values: list[Any] = [None if v == "" else neutral(v) for v in row]
             for i, number_format in styled:
                 if isinstance(values[i], Styled):
                     values[i], number_format = values[i].value, formats[values[i].style]
                 if values[i] is not None:
-                    cell = WriteOnlyCell(ws, value=values[i])
-                    cell.number_format = number_format
+                    cell = cells.get((i, number_format))
+                    if cell is None:
+                        cell = cells[(i, number_format)] = WriteOnlyCell(ws)
+                        cell.number_format = number_format
+                    cell.value = values[i]
                     values[i] = cell
             ws.append(values)
 

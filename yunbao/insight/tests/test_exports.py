@@ -487,3 +487,14 @@ def test_orders_for_agrees_with_the_export_helper(
     )
     assert timezone.get_current_timezone_name() == "Asia/Shanghai"
     assert orders["closed"].status == Status.CLOSED
+
+
+def test_it_runs_the_exports_benchmark_in_smoke_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.exports import run
+
+    figures = run(smoke=True)
+    assert figures["orders"] == 300
+    assert figures["orders_csv"]["rows"] == 300
+    assert figures["orders_xlsx"]["rows"] == 300
+    assert figures["orders_csv"]["rows_per_s"] > 0
+    assert "every order as CSV" in capsys.readouterr().out
