@@ -89,9 +89,9 @@ class Filter:
             return Level.DISTRICT
         return level_of_path(self.area_path) or Level.COMMUNITY
 
-    def grain(self, by: str | None = None) -> int:
+    def grain(self, by: str | None = None, *, durations: bool = False) -> int:
         """The coarsest roll-up holding what this filter selects and what the query groups
-        `by` ("unit", "area" for villages, or None)."""
+        `by` ("unit", "area" for villages, or None), of durations if `durations`."""
         needs = {d for d in ("unit", "scene", "category") if getattr(self, d) is not None}
         if self.source:
             needs.add("source")
@@ -100,10 +100,10 @@ class Filter:
             needs.add("unit")
         elif by == "area" and LEVEL_DEPTH[level] < LEVEL_DEPTH[Level.COMMUNITY]:
             level = Level.COMMUNITY
-        return cube_for(level, needs).grain
+        return cube_for(level, needs, durations=durations).grain
 
-    def q(self, grain: int | None = None, *, by: str | None = None) -> Q:
-        q = Q(grain=self.grain(by) if grain is None else grain)
+    def q(self, grain: int | None = None, *, by: str | None = None, durations: bool = False) -> Q:
+        q = Q(grain=self.grain(by, durations=durations) if grain is None else grain)
         if self.start is not None:
             q &= Q(day__gte=self.start)
         if self.end is not None:
@@ -431,7 +431,7 @@ def counts(f: Filter) -> dict[str, int]:
 
 def durations(f: Filter) -> dict[str, StageDuration]:
     rows = (
-        DurationCell.objects.filter(f.q())
+        DurationCell.objects.filter(f.q(durations=True))
         .values_list("stage", "bucket")
         .annotate(n=Sum("n"), s=Sum("seconds"))
         .values_list("stage", "bucket", "n", "s")

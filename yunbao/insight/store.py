@@ -139,11 +139,12 @@ LEVEL_DEPTH = {Level.DISTRICT: 0, Level.STREET: 1, Level.COMMUNITY: 2, Level.GRI
 @dataclass(frozen=True)
 class Cube:
     """One roll-up: its rows hold the order's area at `level` and keep the dimensions in
-    `keeps` (the others are 0 / "")."""
+    `keeps` (the others are 0 / ""). `durations`: whether it has duration rows too."""
 
     grain: int
     level: str
     keeps: frozenset[str]
+    durations: bool = True
 
     def answers(self, level: str, needs: Iterable[str]) -> bool:
         """Whether this roll-up can sum a filter at `level` that filters or groups by
@@ -162,22 +163,28 @@ _ALL = frozenset(DIMENSIONS)
 CUBES: tuple[Cube, ...] = (
     Cube(Grain.DISTRICT, Level.DISTRICT, frozenset()),
     Cube(Grain.STREET_UNIT_SOURCE, Level.STREET, frozenset({"unit", "source"})),
-    Cube(Grain.VILLAGE_UNIT_SOURCE, Level.COMMUNITY, frozenset({"unit", "source"})),
+    # Durations per village would barely compress (a stage's time falls in one of 31 bands,
+    # so a village's day has about as many duration rows as stages ended): a village's
+    # durations are read from its grid rows at the same cost.
+    Cube(Grain.VILLAGE_UNIT_SOURCE, Level.COMMUNITY, frozenset({"unit", "source"}), False),
     Cube(Grain.STREET, Level.STREET, _ALL),
     Cube(Grain.GRID, Level.GRID, _ALL),
 )
 
 
-def cube_for(level: str, needs: Iterable[str]) -> Cube:
+def cube_for(level: str, needs: Iterable[str], *, durations: bool = False) -> Cube:
     """The coarsest roll-up that answers a query at `level` filtering or grouping by
-    `needs` (the grid roll-up answers everything)."""
+    `needs`, of durations if `durations` (the grid roll-up answers everything)."""
     wanted = frozenset(needs)
-    return next(c for c in CUBES if c.answers(level, wanted))
+    return next(c for c in CUBES if c.answers(level, wanted) and (c.durations or not durations))
 
 
-def projections(key: OrderKey) -> list[tuple[int, str, int, int, int, str]]:
-    """Where an order of this key is counted: (grain, area, unit, scene, category, source)
-    in every roll-up."""
+Place = tuple[int, str, int, int, int, str]
+
+
+def projections(key: OrderKey) -> tuple[list[Place], list[Place]]:
+    """Where an order of this key is counted, (grain, area, unit, scene, category, source)
+    in every roll-up: for its counts, and for its durations."""
     area, village, *dims = key
     where = {
         Level.GRID: area,
@@ -185,14 +192,18 @@ def projections(key: OrderKey) -> list[tuple[int, str, int, int, int, str]]:
         Level.STREET: ancestor_of(area, Level.STREET),
         Level.DISTRICT: ancestor_of(area, Level.DISTRICT),
     }
-    out = []
+    counts: list[Place] = []
+    durations: list[Place] = []
     for cube in CUBES:
         unit, scene, category, source = (
             value if name in cube.keeps else empty
             for name, value, empty in zip(DIMENSIONS, dims, (0, 0, 0, ""), strict=True)
         )
-        out.append((int(cube.grain), where[cube.level], unit, scene, category, source))
-    return out
+        place = (int(cube.grain), where[cube.level], unit, scene, category, source)
+        counts.append(place)
+        if cube.durations:
+            durations.append(place)
+    return counts, durations
 
 
 # --- Accumulating deltas ------------------------------------------------------------------
@@ -209,11 +220,11 @@ class Accumulator:
         return len(self.cells) + len(self.durations)
 
     def add_counts(self, key: OrderKey, counts: dict[date, Counter[str]], sign: int) -> None:
-        self._add_counts(projections(key), counts, sign)
+        self._add_counts(projections(key)[0], counts, sign)
 
     def _add_counts(
         self,
-        places: list[tuple[int, str, int, int, int, str]],
+        places: list[Place],
         counts: dict[date, Counter[str]],
         sign: int,
     ) -> None:
@@ -231,11 +242,11 @@ class Accumulator:
     def add_durations(
         self, key: OrderKey, durations: Iterable[tuple[date, str, int]], sign: int
     ) -> None:
-        self._add_durations(projections(key), durations, sign)
+        self._add_durations(projections(key)[1], durations, sign)
 
     def _add_durations(
         self,
-        places: list[tuple[int, str, int, int, int, str]],
+        places: list[Place],
         durations: Iterable[tuple[date, str, int]],
         sign: int,
     ) -> None:
@@ -251,9 +262,9 @@ class Accumulator:
                 row[1] += sign * seconds
 
     def add(self, key: OrderKey, facts: Facts, sign: int = 1) -> None:
-        places = projections(key)
-        self._add_counts(places, facts.counts, sign)
-        self._add_durations(places, facts.durations, sign)
+        for_counts, for_durations = projections(key)
+        self._add_counts(for_counts, facts.counts, sign)
+        self._add_durations(for_durations, facts.durations, sign)
 
     def flush(self) -> None:
         """Write the sums (rows that cancelled out are skipped) and start again."""

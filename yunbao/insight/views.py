@@ -155,12 +155,12 @@ class AreasFilter(Filter):
             source=self.source,
         )
 
-    def q(self, grain: int | None = None, *, by: str | None = None) -> Q:
+    def q(self, grain: int | None = None, *, by: str | None = None, durations: bool = False) -> Q:
         if not self.paths:
-            return super().q(grain, by=by)
+            return super().q(grain, by=by, durations=durations)
         condition = Q(pk__in=[])
         for path in self.paths:
-            condition |= self.one(path).q(grain, by=by)
+            condition |= self.one(path).q(grain, by=by, durations=durations)
         return condition
 
 

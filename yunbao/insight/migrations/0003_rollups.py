@@ -17,12 +17,12 @@ GRAIN_CHOICES = [
     (6, "District"),
 ]
 # The roll-ups this migration adds, as `yunbao.insight.store.CUBES` defined them then:
-# (grain, level of the area column, dimensions kept).
+# (grain, level of the area column, dimensions kept, with duration rows).
 NEW_CUBES = (
-    (3, "street", {"unit", "scene", "category", "source"}),
-    (4, "community", {"unit", "source"}),
-    (5, "street", {"unit", "source"}),
-    (6, "district", set()),
+    (3, "street", {"unit", "scene", "category", "source"}, True),
+    (4, "community", {"unit", "source"}, False),
+    (5, "street", {"unit", "source"}, True),
+    (6, "district", set(), True),
 )
 DIMS = ("unit", "scene", "category", "source")
 KEY = ("day", "area", *DIMS)
@@ -63,7 +63,9 @@ def fill(apps: Any, schema_editor: Any) -> None:
         width = len(measures)
         totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda w=width: [0] * w)
         for row in model.objects.filter(grain=1).values(*KEY, *extra, *measures).iterator():
-            for grain, level, keeps in NEW_CUBES:
+            for grain, level, keeps, with_durations in NEW_CUBES:
+                if extra and not with_durations:
+                    continue
                 key = (*_project(row, grain, level, keeps, levels), *(row[e] for e in extra))
                 into = totals[key]
                 for i, m in enumerate(measures):
