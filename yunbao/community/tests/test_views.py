@@ -267,3 +267,21 @@ def test_photos_and_cover_go_through_the_photo_pipeline(world, organisers, setti
     assert str(activity.cover.name).startswith("community/covers/")
     with pytest.raises(actions.CommunityError):
         actions.set_cover(activity, b"junk", name="c.jpg", actor=organisers["one"])
+
+
+def test_admin_edits_rules_and_levels_and_shows_the_rest(world, organisers):
+    from yunbao.community.models import PointRule
+
+    make_activity(world, organisers["one"])
+    admin = _client(world.users["ada"])
+    for model in ("pointrule", "level", "activity", "signup", "pointentry"):
+        assert admin.get(f"/admin/community/{model}/").status_code == 200, model
+    assert admin.get("/admin/community/activity/add/").status_code == 403
+    rule = PointRule.objects.get(kind="report")
+    response = admin.post(
+        f"/admin/community/pointrule/{rule.pk}/change/",
+        {"kind": "report", "points": "7", "daily_cap": "21", "active": "on"},
+    )
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert (rule.points, rule.daily_cap) == (7, 21)
