@@ -78,7 +78,7 @@ def strings() -> dict[str, str]:
         "offline": _("Connection lost; trying again…"),
         "mapUnavailable": _("The map could not be loaded."),
         "empty": _("No reports in this period."),
-        "truncated": _("Showing the latest {n} reports."),
+        "truncated": _("The lists show the latest {n} reports; the counts are complete."),
     }
 
 

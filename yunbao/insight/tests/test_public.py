@@ -196,11 +196,13 @@ def test_places_are_cell_centres_far_from_the_exact_points(
         assert (cell["lat"], cell["lon"]) == (round(lat, 5), round(lon, 5))
         assert len(cell["outline"]) == 6
     for order in (made["closed"], made["fresh"], made["working"], made["other"]):
-        cell = h3.latlng_to_cell(order.lat, order.lon, public.PUBLIC_H3_RESOLUTION)
+        # The block of its stored (finer) cell: the same lattice point for every order in it.
+        cell = h3.cell_to_parent(order.h3_cell, public.PUBLIC_H3_RESOLUTION)
         centre = tuple(round(x, 5) for x in h3.cell_to_latlng(cell))
         assert centre in centres
-        # The published point is the cell's centre, not the order's own: metres away.
-        assert _metres(centre, (order.lat, order.lon)) > 5
+        # The published point is the cell's centre, not the order's own: metres away, but
+        # within a block's reach (coarse, not wrong).
+        assert 5 < _metres(centre, (order.lat, order.lon)) < 450
         for published in centres:
             assert _metres(published, (order.lat, order.lon)) > 5
 
@@ -222,6 +224,35 @@ def test_only_publishable_orders_are_on_the_map(
     assert body["categories"] == {
         str(world.category.pk): [world.category.name, world.category.name_en]
     }
+
+
+def test_the_counts_are_complete_when_the_lists_are_cut(
+    world: World, made: dict[str, Any], client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(public, "MAX_ORDERS", 2)
+    body = _map(client)
+    assert body["total"] == 4
+    assert body["truncated"]
+    assert body["listed"] == 2
+    assert sum(len(c["items"]) for c in body["cells"]) == 2
+
+
+def test_an_old_report_fixed_in_the_period_is_a_fix(world: World, client: Client) -> None:
+    now = timezone.now()
+    old = _submit(world, *EXACT[0], now - dt.timedelta(days=60))
+    _close(world, old, world.users["bob"], now - dt.timedelta(days=2, hours=2))
+    older = _submit(world, *EXACT[1], now - dt.timedelta(days=80))
+    _close(world, older, world.users["bob"], now - dt.timedelta(days=70))
+    body = _map(client, period="last_30_days")
+    items = [i for c in body["cells"] for i in c["items"]]
+    # Only the recent fix: reported 60 days ago, fixed two days ago.
+    assert [i[1] for i in items] == ["fixed"]
+    assert items[0][2] == timezone.localtime(old.created_at).date().isoformat()
+    assert (
+        items[0][3]
+        == timezone.localtime(WorkOrder.objects.get(pk=old.pk).closed_at).date().isoformat()
+    )
+    assert _map(client, period="last_90_days")["total"] == 2
 
 
 def test_a_sensitive_category_is_never_published(

@@ -71,7 +71,7 @@
     document.getElementById("p-total").textContent = data.total ? "(" + data.total + ")" : "";
     const status = [];
     if (!data.cells.length) status.push(t("empty"));
-    if (data.truncated) status.push(t("truncated", { n: data.total }));
+    if (data.truncated) status.push(t("truncated", { n: data.listed }));
     document.getElementById("p-status").textContent = status.join(" ");
     if (!layer) return;
     layer.clearLayers();
