@@ -29,14 +29,23 @@ def sqlite_time(value: dt.datetime) -> str:
     return str(value.replace(tzinfo=None))
 
 
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# By exact type (a dispatch per value is the writer's inner loop): what SQLite stores for
+# the values its driver does not take as they are. A date is not a datetime here.
+_SQLITE_TEXT: dict[type, Any] = {
+    dt.datetime: sqlite_time,
+    dt.date: dt.date.isoformat,
+    dict: _json_text,
+    list: _json_text,
+}
+
+
 def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return sqlite_time(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return value
+    convert = _SQLITE_TEXT.get(type(value))
+    return value if convert is None else convert(value)
 
 
 def _postgres_value(value: Any) -> Any:
