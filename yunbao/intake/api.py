@@ -1,7 +1,10 @@
 """The intake API (`/api/v1/`): report from a mini-program, an app or the report page.
 
 Anyone may report (anonymous reports are allowed); a logged-in user's report is theirs and
-must carry the CSRF token like any session request. Every error has one shape:
+must carry the CSRF token like any session request. A report is a multipart form (the
+report page; any photos) or, without photos, a JSON object of the same fields (what a
+mini-program's `wx.request` sends): one schema validates both, and both go through
+`actions.submit_report`. Every error has one shape:
 `{"detail": "...", "errors": [{"field": "...", "message": "..."}]}`.
 """
 
@@ -17,8 +20,10 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import File, Form, Router, Schema
+from ninja.errors import ValidationError
 from ninja.files import UploadedFile as NinjaUploadedFile
 from ninja.responses import Status
+from pydantic import ValidationError as SchemaError
 
 from yunbao.catalog.models import Category, Scene
 from yunbao.geo.locate import InvalidCoordinates, check_coordinates
@@ -42,8 +47,9 @@ class ErrorOut(Schema):
 
 
 class ReportIn(Schema):
-    lat: str | None = None
-    lon: str | None = None
+    # Text in a form; a number or text in JSON (both checked by `check_coordinates`).
+    lat: str | float | None = None
+    lon: str | float | None = None
     crs: str = "wgs84"
     location_source: str = "gps"
     area: str = ""
@@ -131,16 +137,41 @@ def catalog(request: HttpRequest) -> list[SceneOut]:
     return catalog_for(request)
 
 
+def _json_report(request: HttpRequest) -> ReportIn:
+    """The report of a JSON body, validated by the form's schema; NUL characters are refused
+    as the API refuses them in forms (no text column stores them)."""
+    detail = _("The request body cannot be read (malformed JSON or form).")
+    # django-ninja's schemas read any object's attributes, so an array would pass as an
+    # empty report: only a JSON object is one.
+    if not request.body.lstrip().startswith(b"{"):
+        raise ValidationError([{"loc": ("body",), "msg": detail}])
+    try:
+        data = ReportIn.model_validate_json(request.body)
+    except SchemaError as exc:
+        # The field's name (a union adds the member tried after it), or the whole body.
+        raise ValidationError(
+            [{"loc": ("body", *e["loc"][:1]), "msg": e["msg"]} for e in exc.errors()]
+        ) from exc
+    for name, value in data:
+        if isinstance(value, str) and "\x00" in value:
+            log.info("JSON report with a NUL character in %s refused", name)
+            raise ValidationError(
+                [{"loc": ("body", name), "msg": _("Text may not contain NUL characters.")}]
+            )
+    return data
+
+
 @router.post(
     "/reports",
     response={200: ReportOut, 201: ReportOut, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut},
     summary="Report a problem",
     description=(
-        "Multipart form with the fields below and up to REPORT_MAX_PHOTOS files in `photos`. "
-        "The `Idempotency-Key` header (8–64 of A–Z a–z 0–9 _ -) is required: a retry with "
-        "the same key returns the first result (200) instead of a second order; the same "
-        "key with a different report is refused (409). `crs` is `wgs84` or `gcj02` (WeChat); "
-        "the server stores WGS-84."
+        "Multipart form with the fields below and up to REPORT_MAX_PHOTOS files in `photos`, "
+        "or (without photos) a JSON object of the same fields, where `lat` and `lon` may be "
+        "numbers. The `Idempotency-Key` header (8–64 of A–Z a–z 0–9 _ -) is required: a "
+        "retry with the same key returns the first result (200) instead of a second order; "
+        "the same key with a different report is refused (409). `crs` is `wgs84` or "
+        "`gcj02` (WeChat); the server stores WGS-84."
     ),
     openapi_extra={
         "parameters": [
@@ -150,7 +181,9 @@ def catalog(request: HttpRequest) -> list[SceneOut]:
                 "required": True,
                 "schema": {"type": "string"},
             }
-        ]
+        ],
+        # Beside the multipart form django-ninja documents from the signature.
+        "requestBody": {"content": {"application/json": {"schema": ReportIn.model_json_schema()}}},
     },
 )
 def create_report(
@@ -160,6 +193,9 @@ def create_report(
 ) -> Status[ReportOut | ErrorOut]:
     if _csrf_failure(request) is not None:
         return Status(403, ErrorOut(detail=_("Reload the page and try again (security check).")))
+    if request.content_type == "application/json":
+        # No form was sent, so `data` holds only the defaults: the body is the report.
+        data = _json_report(request)
     limit = settings.YUNBAO_PHOTO_MAX_BYTES + 1
     files: list[UploadedFile] = list(photos or [])
     report = actions.ReportInput(

@@ -373,3 +373,85 @@ def test_it_shows_staff_the_likely_duplicates_and_me_toos(world: Any, settings: 
     outsider = Client()
     outsider.force_login(world.users["olga"])
     assert outsider.get(reverse("order-detail", args=[second["number"]])).status_code == 404
+
+
+# --- the same report as JSON (a mini-program's request without photos) --------------------
+
+
+def post_json(client: Client, key: str, body: Any) -> Any:
+    raw = body if isinstance(body, str | bytes) else json.dumps(body)
+    return client.post(URL, raw, content_type="application/json", headers={"Idempotency-Key": key})
+
+
+def test_a_json_report_makes_the_same_order_as_the_form(world: Any) -> None:
+    lat, lon = world.point1()
+    body = {"lat": lat, "lon": lon, "description": "路口垃圾很多", "phone": "13912345678"}
+    response = post_json(Client(), new_key(), body)
+    assert response.status_code == 201, response.content
+    order = WorkOrder.objects.get(number=response.json()["number"])
+    assert (order.status, order.grid, order.lat, order.lon) == (
+        Status.SUBMITTED,
+        world.grid1,
+        lat,
+        lon,
+    )
+    assert order.reporter_phone == "13912345678"
+    assert order.timeline.filter(action="submit").count() == 1
+    # Numeric text, as a form sends it, is the same report.
+    text = post_json(Client(), new_key(), {**point(world)})
+    assert text.status_code == 201, text.content
+
+
+def test_a_json_retry_gets_the_first_result_and_a_changed_one_is_refused(world: Any) -> None:
+    client, key = Client(), new_key()
+    lat, lon = world.point1()
+    body = {"lat": lat, "lon": lon, "description": "重发"}
+    first, again = post_json(client, key, body), post_json(client, key, body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["number"] == again.json()["number"]
+    changed = post_json(client, key, {**body, "description": "另一个问题"})
+    assert changed.status_code == 409
+    assert WorkOrder.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("{not json", "body"),
+        ("[1, 2]", "body"),
+        ({"lat": [1], "lon": "113"}, "lat"),
+        ({"lat": "23.0", "lon": "113.0", "description": "a\x00b"}, "description"),
+        ({"lat": "23.0", "lon": "113.0", "nickname": "\x00"}, "nickname"),
+    ],
+)
+def test_a_bad_json_body_is_refused_by_field(world: Any, body: Any, field: str) -> None:
+    response = post_json(Client(), new_key(), body)
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"][0]["field"] == field
+    assert response.json()["detail"]
+    assert not WorkOrder.objects.exists()
+
+
+@pytest.mark.parametrize(("lat", "lon"), [(91, 113.0), (23.0, -181), ("nan", 113), (1e400, 113)])
+def test_json_coordinates_are_checked_as_in_a_form(world: Any, lat: Any, lon: Any) -> None:
+    response = post_json(Client(), new_key(), {"lat": lat, "lon": lon})
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0]["field"] == "lat"
+    assert not WorkOrder.objects.exists()
+
+
+def test_a_json_report_still_needs_its_key_and_a_session_its_csrf_token(world: Any) -> None:
+    response = Client().post(URL, json.dumps(point(world)), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "key"
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.users["fay"])
+    assert post_json(client, new_key(), point(world)).status_code == 403
+    assert not WorkOrder.objects.exists()
+
+
+def test_the_schema_documents_the_json_body(world: Any) -> None:
+    schema = Client().get("/api/v1/openapi.json").json()
+    content = schema["paths"]["/api/v1/reports"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in content
+    assert "lat" in content["application/json"]["schema"]["properties"]
