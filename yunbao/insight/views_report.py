@@ -106,7 +106,9 @@ def parse_subject(request: HttpRequest, scope: Scope) -> Subject | None:
     if unit_raw and area_raw:
         raise BadRequest(_("Choose a unit or an area, not both."))
     if unit_raw:
-        unit = Unit.objects.filter(pk=int(unit_raw)).first() if unit_raw.isdigit() else None
+        # At most nine digits: a longer number is no id, and too large for the database.
+        valid = unit_raw.isdigit() and len(unit_raw) <= 9
+        unit = Unit.objects.filter(pk=int(unit_raw)).first() if valid else None
         if unit is None:
             raise BadRequest(_("Unknown unit."))
         if not units_for(request.user, scope).filter(pk=unit.pk).exists():

@@ -264,6 +264,7 @@ def test_a_supervisors_unit_report_counts_their_areas_only(
         "month=2999-01",
         "unit=abc",
         "unit=99999",
+        "unit=99999999999999999999",
         "area=NOPE",
         "area=T010101",  # a grid
         "area=T00",  # the district
