@@ -296,10 +296,9 @@ def generate(
     acc = Accumulator()
     written = entries_written = 0
     # Every column of an order, with the model's defaults for those history leaves alone.
-    columns = [f.column for f in WorkOrder._meta.concrete_fields]
-    template = {
-        f.column: f.get_default() for f in WorkOrder._meta.concrete_fields if f.column != "id"
-    }
+    fields = [(f.column, f) for f in WorkOrder._meta.concrete_fields if f.column]
+    columns = [column for column, _f in fields]
+    template: dict[str, Any] = {column: f.get_default() for column, f in fields if column != "id"}
     template["updated_at"] = now
     order_table = WorkOrder._meta.db_table
     entry_table = TimelineEntry._meta.db_table

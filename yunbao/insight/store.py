@@ -133,7 +133,9 @@ def key_of(order: OrderRow) -> OrderKey:
 # --- The roll-ups ---------------------------------------------------------------------------
 
 DIMENSIONS: tuple[str, ...] = ("unit", "scene", "category", "source")
-LEVEL_DEPTH = {Level.DISTRICT: 0, Level.STREET: 1, Level.COMMUNITY: 2, Level.GRID: 3}
+LEVEL_DEPTH: dict[str, int] = {
+    Level.DISTRICT: 0, Level.STREET: 1, Level.COMMUNITY: 2, Level.GRID: 3,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -185,8 +187,8 @@ Place = tuple[int, str, int, int, int, str]
 def projections(key: OrderKey) -> tuple[list[Place], list[Place]]:
     """Where an order of this key is counted, (grain, area, unit, scene, category, source)
     in every roll-up: for its counts, and for its durations."""
-    area, village, *dims = key
-    where = {
+    area, village, unit_id, scene_id, category_id, source_value = key
+    where: dict[str, str] = {
         Level.GRID: area,
         Level.COMMUNITY: village,
         Level.STREET: ancestor_of(area, Level.STREET),
@@ -195,11 +197,15 @@ def projections(key: OrderKey) -> tuple[list[Place], list[Place]]:
     counts: list[Place] = []
     durations: list[Place] = []
     for cube in CUBES:
-        unit, scene, category, source = (
-            value if name in cube.keeps else empty
-            for name, value, empty in zip(DIMENSIONS, dims, (0, 0, 0, ""), strict=True)
+        keeps = cube.keeps
+        place = (
+            int(cube.grain),
+            where[cube.level],
+            unit_id if "unit" in keeps else 0,
+            scene_id if "scene" in keeps else 0,
+            category_id if "category" in keeps else 0,
+            source_value if "source" in keeps else "",
         )
-        place = (int(cube.grain), where[cube.level], unit, scene, category, source)
         counts.append(place)
         if cube.durations:
             durations.append(place)

@@ -107,7 +107,7 @@ def test_each_query_reads_the_coarsest_rollup_that_answers(history: World) -> No
 def _filters() -> list[Filter]:
     """The period alone and with each level's first areas, every unit, a few categories,
     sources, and combinations."""
-    period = {"start": START, "end": END}
+    period: dict[str, Any] = {"start": START, "end": END}
     filters = [Filter(**period), Filter()]
     for level in Level.values:
         for area in Area.objects.filter(level=level).order_by("path")[:2]:

@@ -53,8 +53,10 @@ def test_explicit_ids_leave_the_sequence_behind_them(world: World) -> None:
     first = WorkOrder.objects.create(number="B2", lat=23.1, lon=113.2, created_at=T0)
     ids = next_ids(WorkOrder, 3)
     assert list(ids) == [first.pk + 1, first.pk + 2, first.pk + 3]
-    columns = [f.column for f in WorkOrder._meta.concrete_fields]
-    values = {f.column: f.get_default() for f in WorkOrder._meta.concrete_fields}
+    columns = [f.column for f in WorkOrder._meta.concrete_fields if f.column]
+    values: dict[str, object] = {
+        f.column: f.get_default() for f in WorkOrder._meta.concrete_fields if f.column
+    }
     rows = []
     for pk in ids:
         row = dict(values, id=pk, number=f"X{pk}", lat=23.1, lon=113.2)
