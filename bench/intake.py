@@ -98,16 +98,28 @@ def gunicorn(env: dict[str, str], port: int) -> Iterator[None]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        _wait_for_a_worker(port)
         yield
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _wait_for_a_worker(port: int, seconds: float = 180.0) -> None:
+    """Until a worker answers: the master listens at once, but a worker loads the models,
+    jieba and scikit-learn first, which takes half a minute on a busy shared machine."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn = HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/bench/bare")
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 SETUP = """

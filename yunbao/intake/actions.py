@@ -1,8 +1,9 @@
 """The front door: turn a report from a phone (page or API) into a work order, exactly once.
 
 `submit_report` validates everything first (coordinates, text, photos), so a bad report
-changes nothing; then, in one transaction, it creates the order through
-`workorders.actions.submit`, records the submission under the client's idempotency key,
+changes nothing; it locates the new order (`workorders.actions.new_order`), then, in one
+transaction, saves it (`workorders.actions.submit_new`), records the submission under the
+client's idempotency key,
 attaches the EXIF-free photos and checks for duplicates (merging automatically when sure,
 otherwise leaving a suggestion for the dispatcher). A retry with the same key returns the
 first result; the same key with a different report is refused.
@@ -238,30 +239,35 @@ def submit_report(data: ReportInput, *, actor: User | AnonymousUser | None) -> R
     )
     stored = _store_photos(processed)
     try:
+        # Located, its clock started and its submission filled in before the transaction:
+        # on SQLite the transaction holds the database's write lock from its first line, so
+        # it holds only the writes.
+        order = orders.new_order(
+            actor=user,
+            lat=lat,
+            lon=lon,
+            description=data.description,
+            category=category,
+            scene=first_scene(category) if category else None,  # type: ignore[arg-type]
+            source=data.source
+            or (Source.INSPECTOR if Role.INSPECTOR in roles else Source.RESIDENT),
+            reporter_name=data.nickname,
+            reporter_phone=data.phone,
+            at=at,
+            allow_outside=settings.YUNBAO_OUTSIDE_AREA_POLICY == "accept",
+        )
+        submission = Submission(
+            key=data.key,
+            digest=data.digest(),
+            device=data.device[:64],
+            user=user,
+            tracking_token=secrets.token_urlsafe(18),
+            location_source=location_source,
+        )
         with transaction.atomic():
-            order = orders.submit(
-                actor=user,
-                lat=lat,
-                lon=lon,
-                description=data.description,
-                category=category,
-                scene=first_scene(category) if category else None,  # type: ignore[arg-type]
-                source=data.source
-                or (Source.INSPECTOR if Role.INSPECTOR in roles else Source.RESIDENT),
-                reporter_name=data.nickname,
-                reporter_phone=data.phone,
-                at=at,
-                allow_outside=settings.YUNBAO_OUTSIDE_AREA_POLICY == "accept",
-            )
-            submission = Submission.objects.create(
-                key=data.key,
-                digest=data.digest(),
-                device=data.device[:64],
-                user=user,
-                order=order,
-                tracking_token=secrets.token_urlsafe(18),
-                location_source=location_source,
-            )
+            orders.submit_new(order, actor=user)
+            submission.order = order
+            submission.save(force_insert=True)
             for photo, (image_name, thumb_name) in zip(processed, stored, strict=True):
                 orders.add_photo(
                     order,
