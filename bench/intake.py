@@ -110,16 +110,17 @@ def _wait_for_a_worker(port: int, seconds: float = 180.0) -> None:
     jieba and scikit-learn first, which takes half a minute on a busy shared machine."""
     deadline = time.monotonic() + seconds
     while True:
+        conn = HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            conn = HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", "/bench/bare")
             conn.getresponse().read()
-            conn.close()
             return
         except OSError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+        finally:
+            conn.close()
 
 
 SETUP = """
