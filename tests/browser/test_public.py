@@ -193,10 +193,12 @@ def test_the_public_page_in_english(
     screenshot(page, "english")
 
 
-def test_a_bad_period_says_so(world: World, open_page: Any) -> None:
+def test_a_bad_period_says_so(world: World, open_page: Any, screenshot: Any) -> None:
     page: Page = open_page("phone")
     response = page.goto("/public/?period=forever")
     assert response is not None
     assert response.status == 400
     expect(page.locator(".message.error")).to_have_text(t("Unknown period."))
     expect(page.locator(".pub-periods a")).to_have_count(3)
+    assert_fits_phone(page)
+    screenshot(page, "refused")

@@ -255,6 +255,19 @@ def test_an_old_report_fixed_in_the_period_is_a_fix(world: World, client: Client
     assert _map(client, period="last_90_days")["total"] == 2
 
 
+def test_an_order_without_a_stored_cell_is_placed_by_its_point(
+    world: World, made: dict[str, Any], client: Client
+) -> None:
+    """Orders written by hand-made history (the benchmark's generator) have no stored cell."""
+    fresh = made["fresh"]
+    WorkOrder.objects.filter(pk=fresh.pk).update(h3_cell="")
+    body = _map(client)
+    assert body["total"] == 4
+    cell = h3.latlng_to_cell(fresh.lat, fresh.lon, public.PUBLIC_H3_RESOLUTION)
+    assert cell in {c["cell"] for c in body["cells"]}
+    _assert_nothing_personal(json.dumps(body), made)
+
+
 def test_a_sensitive_category_is_never_published(
     world: World, made: dict[str, Any], client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
