@@ -200,5 +200,6 @@ def test_a_bad_period_says_so(world: World, open_page: Any, screenshot: Any) -> 
     assert response.status == 400
     expect(page.locator(".message.error")).to_have_text(t("Unknown period."))
     expect(page.locator(".pub-periods a")).to_have_count(3)
+    expect(page.locator(".pub-periods a.current")).to_have_count(0)
     assert_fits_phone(page)
     screenshot(page, "refused")

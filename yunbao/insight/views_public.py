@@ -145,7 +145,8 @@ def page(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "insight/public.html",
-            {"error": str(exc), "periods": _links(public.DEFAULT_PERIOD, None)},
+            # The periods to choose from, none of them marked as the one asked for.
+            {"error": str(exc), "periods": _links("", None)},
             status=400,
         )
     figures = public.cached_figures(period, area, get_language() or "")

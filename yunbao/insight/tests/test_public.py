@@ -463,6 +463,7 @@ def test_bad_parameters_are_a_clear_400(
     html = page.content.decode()
     assert 'class="message error"' in html
     assert "<script>alert(1)" not in html
+    assert "aria-current" not in html  # no period is shown as the one asked for
     assert "bad parameters" in caplog.text
 
 
