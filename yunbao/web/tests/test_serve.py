@@ -55,6 +55,8 @@ def test_it_execs_gunicorn_with_the_configured_bind_and_workers(settings, execs,
     assert option(argv, "--workers") == "3"
     assert option(argv, "--access-logfile") == "-"
     assert option(argv, "--graceful-timeout") == "30"
+    # Long enough for an XLSX export of tens of thousands of orders.
+    assert option(argv, "--timeout") == "120"
     assert collected == [("collectstatic",)]
 
 

@@ -30,6 +30,9 @@ DEMO_USER_PREFIX = "demo-"
 # Seconds workers get to finish in-flight requests after SIGTERM before they are killed;
 # gunicorn's own default, made explicit so a supervisor's stop timeout can be set above it.
 GRACEFUL_TIMEOUT = 30
+# Seconds a worker may spend on one request before gunicorn restarts it (its default is 30):
+# an XLSX export of tens of thousands of orders is written inside the request.
+REQUEST_TIMEOUT = 120
 # Addresses that mean "every interface": a browser must be sent to the loopback instead.
 _ANY_HOST = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 (we only read these, never bind)
 
@@ -52,6 +55,8 @@ def gunicorn_argv(bind: str, workers: int) -> list[str]:
         "-",  # stdout, where a supervisor or `make run` collects it
         "--graceful-timeout",
         str(GRACEFUL_TIMEOUT),
+        "--timeout",
+        str(REQUEST_TIMEOUT),
     ]
 
 
