@@ -57,6 +57,8 @@ def others() -> None:
     subprocess.run([sys.executable, "-m", "bench.jt808"], check=True)
     print("\n== indicators: the main dashboard from aggregates beside a scan (100,000 orders)")
     subprocess.run([sys.executable, "-m", "bench.insight", "--count", "100000"], check=True)
+    print("\n== exports: CSV and XLSX downloads of 20,000 orders (rows/s)")
+    subprocess.run([sys.executable, "-m", "bench.exports", "--count", "20000"], check=True)
 
 
 if __name__ == "__main__":
