@@ -36,6 +36,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from yunbao.catalog.models import Category, TimeLimit, TimeUnit
+from yunbao.geo.locate import h3_cell
 from yunbao.geo.models import Area, Level
 from yunbao.insight.facts import ORDER_FIELDS, OrderRow, Step
 from yunbao.insight.store import Accumulator, add_orders, clear_cache, save_facts
@@ -321,6 +322,8 @@ def generate(
                 life = _life(rng, created, limits, unit, now)
                 lives.append(life)
                 statuses[life.status] = statuses.get(life.status, 0) + 1
+                lat = rng.uniform(grid.south, grid.north)
+                lon = rng.uniform(grid.west, grid.east)
                 row = dict(template)
                 row.update(
                     id=next(ids),
@@ -330,8 +333,9 @@ def generate(
                     scene_id=scene_id,
                     category_id=category_id,
                     description="生成的历史工单",
-                    lat=rng.uniform(grid.south, grid.north),
-                    lon=rng.uniform(grid.west, grid.east),
+                    lat=lat,
+                    lon=lon,
+                    h3_cell=h3_cell(lat, lon),
                     grid_id=grid.pk,
                     area_path=grid.path,
                     created_at=created,
