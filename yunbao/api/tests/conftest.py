@@ -12,12 +12,14 @@ from django.core.cache import caches
 from django.test import Client
 from django.utils import translation
 
-from yunbao.api import tokens
+from yunbao.api import throttle, tokens
 
 
 @pytest.fixture(autouse=True)
-def _fresh_counters() -> Iterator[None]:
-    # Rate-limit counters live in a process-wide cache: each test starts from zero.
+def _fresh_counters(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Rate-limit counters live in a process-wide cache: each test starts from zero, in one
+    # window (20 s into a minute) however slowly its requests run.
+    monkeypatch.setattr(throttle, "clock", lambda: 1_000_000_040.0)
     caches["api-rate"].clear()
     yield
     caches["api-rate"].clear()
