@@ -21,8 +21,10 @@ def _rings(geometry: dict[str, Any]) -> list[list[list[float]]]:
     return []
 
 
-def area_map_svg(geometry: dict[str, Any], lat: float, lon: float, size: int = 240) -> SafeString:
-    """An SVG of the polygon(s) with the point marked, north up, roughly to scale."""
+def frame(geometry: dict[str, Any], lat: float, lon: float, size: int = 240) -> list[float]:
+    """The projection of `area_map_svg` for this polygon and point: [min_x, max_y, kx, pad,
+    scale], so x = ((lon − min_x)·kx + pad)·scale and y = (max_y − lat + pad)·scale (a page
+    script turns a tap back into a point with it)."""
     rings = _rings(geometry)
     xs = [p[0] for ring in rings for p in ring] + [lon]
     ys = [p[1] for ring in rings for p in ring] + [lat]
@@ -31,7 +33,13 @@ def area_map_svg(geometry: dict[str, Any], lat: float, lon: float, size: int = 2
     min_x, max_x, min_y, max_y = min(xs), max(xs), min(ys), max(ys)
     span = max((max_x - min_x) * kx, max_y - min_y) or 1e-4
     pad = span * 0.15
-    scale = size / (span + 2 * pad)
+    return [min_x, max_y, kx, pad, size / (span + 2 * pad)]
+
+
+def area_map_svg(geometry: dict[str, Any], lat: float, lon: float, size: int = 240) -> SafeString:
+    """An SVG of the polygon(s) with the point marked, north up, roughly to scale."""
+    rings = _rings(geometry)
+    min_x, max_y, kx, pad, scale = frame(geometry, lat, lon, size)
 
     def xy(x: float, y: float) -> str:
         return f"{((x - min_x) * kx + pad) * scale:.1f},{(max_y - y + pad) * scale:.1f}"
