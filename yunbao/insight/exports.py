@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
-from django.db.models import QuerySet
+from django.db.models import DateTimeField, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
@@ -287,16 +287,9 @@ ORDER_FIELDS = (
     "rating",
 )
 CONTACT_FIELDS = ("reporter_name", "reporter_phone")
+# The date-time columns among them (written as real date-times, in local time).
 _TIMES = {
-    "created_at",
-    "accepted_at",
-    "dispatched_at",
-    "handled_at",
-    "closed_at",
-    "accept_due",
-    "dispatch_due",
-    "handle_due",
-    "check_due",
+    name for name in ORDER_FIELDS if isinstance(WorkOrder._meta.get_field(name), DateTimeField)
 }
 
 
