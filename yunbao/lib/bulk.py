@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
+from django.core.management.color import no_style
 from django.db import connection
 from django.db.models import Model
 from psycopg.types.json import Jsonb
@@ -103,12 +104,6 @@ def reset_sequence(model: type[Model]) -> None:
     with connection.cursor() as cursor:
         for sql in statements:
             cursor.execute(sql)
-
-
-def no_style() -> Any:
-    from django.core.management.color import no_style as plain
-
-    return plain()
 
 
 __all__ = ["insert_rows", "next_ids", "reset_sequence", "sqlite_time"]
