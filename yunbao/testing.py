@@ -48,6 +48,9 @@ class World:
 def build_world() -> World:
     """Create the world in the current database."""
     from yunbao.catalog.models import Category, Kind, Scene, Stage, TimeLimit, TimeUnit, Urgency
+    from yunbao.community.defaults import seed as seed_community
+    from yunbao.community.models import Level as CommunityLevel
+    from yunbao.community.models import PointRule
     from yunbao.geo.actions import create_area
     from yunbao.geo.models import Level
     from yunbao.org.actions import create_staff
@@ -118,6 +121,10 @@ def build_world() -> World:
                 amount=Decimal(2),
                 unit=TimeUnit.NATURAL_HOURS,
             )
+
+    # What migrations seed is gone after a transactional test's flush; the world puts back
+    # the shipped point rules and levels (a no-op when they are still there).
+    seed_community(PointRule, CommunityLevel)
 
     unit1 = Unit.objects.create(code="u1", name="一街环卫", kind=UnitKind.SANITATION)
     unit1.areas.add(street1)

@@ -4,25 +4,12 @@ from typing import Any
 
 from django.db import migrations
 
-# (kind, points, daily cap): a valid report 10 (at most 50 a day), a confirmed "me too" 2
-# (at most 10 a day), an hour of volunteering 5 (at most 40 a day).
-RULES = [("report", 10, 50), ("me_too", 2, 10), ("volunteer", 5, 40)]
-LEVELS = [
-    ("新芽居民", "Sprout", 0),
-    ("热心居民", "Helping hand", 50),
-    ("社区观察员", "Street watcher", 200),
-    ("共治达人", "Co-governance expert", 500),
-    ("社区之星", "Community star", 1000),
-]
-
 
 def seed(apps: Any, schema_editor: Any) -> None:
-    rule = apps.get_model("community", "PointRule")
-    level = apps.get_model("community", "Level")
-    for kind, points, cap in RULES:
-        rule.objects.get_or_create(kind=kind, defaults={"points": points, "daily_cap": cap})
-    for name, name_en, minimum in LEVELS:
-        level.objects.get_or_create(min_points=minimum, defaults={"name": name, "name_en": name_en})
+    # The historical models are passed in, so later model changes do not break this step.
+    from yunbao.community.defaults import seed as seed_defaults
+
+    seed_defaults(apps.get_model("community", "PointRule"), apps.get_model("community", "Level"))
 
 
 class Migration(migrations.Migration):
