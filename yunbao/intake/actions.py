@@ -36,6 +36,7 @@ from yunbao.geo.models import Area
 from yunbao.intake.dedupe import Decision, decide, find_candidates
 from yunbao.intake.models import DuplicateSuggestion, MeToo, Submission
 from yunbao.intake.photos import PhotoError, ProcessedPhoto, process_photo
+from yunbao.lib import rows
 from yunbao.org.models import Role, Unit
 from yunbao.org.roles import roles_of
 from yunbao.workorders import actions as orders
@@ -267,7 +268,7 @@ def submit_report(data: ReportInput, *, actor: User | AnonymousUser | None) -> R
         with transaction.atomic():
             orders.submit_new(order, actor=user)
             submission.order = order
-            submission.save(force_insert=True)
+            rows.insert(submission)
             for photo, (image_name, thumb_name) in zip(processed, stored, strict=True):
                 orders.add_photo(
                     order,

@@ -15,10 +15,11 @@ worker lives for days and a connection the database dropped must not fail every 
 
 `DatabaseBackend` is django-tasks-db's, with a leaner `enqueue` (every report enqueues its
 automatic decision inside the order's transaction, so this runs under the write lock): the
-same row, written by the same model in the caller's transaction, but the `TaskResult` is
-built once from the task in hand, where the library built it twice, each time importing
-the task again by its path and copying it (two thirds of the library's enqueue, measured
-on the intake benchmark; the INSERT is the rest).
+same row, of the same model, in the caller's transaction, but the `TaskResult` is built
+once from the task in hand, where the library built it twice, each time importing the task
+again by its path and copying it (two thirds of the library's enqueue, measured on the
+intake benchmark), and the row is written with a prepared INSERT (`yunbao.lib.rows`)
+instead of the ORM's compiled one (most of the rest).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from django_tasks_db import compat as db_compat
 from django_tasks_db.utils import normalize_uuid
 from django_tasks_rq import backend as rq_backend
 from rq.job import Callback, JobStatus
+
+from yunbao.lib import rows
 
 
 class Job(rq_backend.Job):
@@ -107,9 +110,24 @@ class DatabaseBackend(db_backend.DatabaseBackend):
     # The library's own names (django-tasks-db reads them from Django when it has tasks).
     def enqueue(self, task: db_compat.Task, args: Any, kwargs: Any) -> db_backend.TaskResult:
         self.validate_task(task)
-        # The library's own row (its model, save and pre_save handler, which fills in
-        # `run_after`): the task commits with the caller's transaction or not at all.
-        row = self._task_to_db_task(task, args, kwargs)
+        # The library's own row (its model, the fields its `_task_to_db_task` gives and its
+        # pre_save handler, which fills in `run_after`), written with a prepared INSERT
+        # (`yunbao.lib.rows`; the ORM's save was most of this call): the task commits with
+        # the caller's transaction or not at all.
+        # Imported here, as the library does: backends load before the apps are ready.
+        from django_tasks_db.models import DBTaskResult
+
+        row: DBTaskResult[Any, Any] = rows.insert(
+            DBTaskResult(
+                id=self._get_id(),
+                args_kwargs=db_compat.normalize_json({"args": args, "kwargs": kwargs}),
+                priority=task.priority,
+                task_path=task.module_path,
+                queue_name=task.queue_name,
+                run_after=task.run_after,  # type: ignore[misc]
+                backend_name=self.alias,
+            )
+        )
         # What `row.task_result` returns, from the task in hand instead of importing it again
         # by `row.task_path` and copying it with the same options (`task.using`).
         result: db_backend.TaskResult = db_backend.TaskResult(

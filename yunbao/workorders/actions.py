@@ -27,6 +27,7 @@ from yunbao.catalog.models import Category, Scene, Stage, Urgency
 from yunbao.geo.coords import haversine_m
 from yunbao.geo.locate import LocateError, OutsideDistrict, check_coordinates, h3_cell, locate
 from yunbao.geo.models import Area, Level
+from yunbao.lib import rows
 from yunbao.lib.worktime import default_calendar
 from yunbao.org.models import Role, Unit
 from yunbao.org.roles import roles_of, unit_of
@@ -448,7 +449,9 @@ def submit_new(order: WorkOrder, *, actor: Actor) -> WorkOrder:
     at = order.created_at
     # No savepoint: a failure here fails the whole report, so there is nothing to keep.
     with transaction.atomic(savepoint=False):
-        order.save()
+        # The order, its entry and the submission are written with prepared INSERTs
+        # (`yunbao.lib.rows`): the ORM's save cost four times SQLite's write on every report.
+        rows.insert(order)
         # Numbers are human-friendly and sortable: YB + local date + the row id.
         order.number = f"YB{timezone.localtime(at):%Y%m%d}{order.pk:06d}"
         # Plain SQL, not a second model save or a compiled `update()`: one statement on the
@@ -457,14 +460,16 @@ def submit_new(order: WorkOrder, *, actor: Actor) -> WorkOrder:
             cursor.execute(_set_number_sql(), [order.number, order.pk])
         actor_roles = roles_of(actor) if actor is not None else set()
         role = next((r for r in ROLE_PRIORITY if r in actor_roles), SYSTEM)
-        entry = TimelineEntry.objects.create(
-            order=order,
-            action="submit",
-            from_status="",
-            to_status=Status.SUBMITTED,
-            actor=actor,
-            role=role if actor is not None else SYSTEM,
-            at=at,
+        entry = rows.insert(
+            TimelineEntry(
+                order=order,
+                action="submit",
+                from_status="",
+                to_status=Status.SUBMITTED,
+                actor=actor,
+                role=role if actor is not None else SYSTEM,
+                at=at,
+            )
         )
         events.publish(entry)
     return order
