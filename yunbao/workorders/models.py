@@ -133,6 +133,8 @@ class WorkOrder(models.Model):
     reporter_phone = models.CharField(_("reporter's phone"), max_length=32, blank=True)
 
     # Who is responsible.
+    # No index of their own: (unit, status) and (worker, status) below serve a lookup by
+    # unit or worker alone, and every report writes one index page fewer per index.
     unit = models.ForeignKey(
         Unit,
         verbose_name=_("responsible unit"),
@@ -140,6 +142,7 @@ class WorkOrder(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="orders",
+        db_index=False,
     )
     worker = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -148,6 +151,7 @@ class WorkOrder(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_orders",
+        db_index=False,
     )
     duplicate_of = models.ForeignKey(
         "self",
@@ -245,8 +249,13 @@ STAGE_OF_STATUS: dict[str, str] = {
 
 
 class TimelineEntry(models.Model):
+    # Indexed by (order, at) below, which serves a lookup by order alone too.
     order = models.ForeignKey(
-        WorkOrder, verbose_name=_("order"), on_delete=models.CASCADE, related_name="timeline"
+        WorkOrder,
+        verbose_name=_("order"),
+        on_delete=models.CASCADE,
+        related_name="timeline",
+        db_index=False,
     )
     action = models.CharField(_("action"), max_length=24)
     # Blank on the first row, which creates the order.
