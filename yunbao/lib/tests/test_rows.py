@@ -158,3 +158,12 @@ def test_a_decimal_column_is_prepared() -> None:
     prepare = plan.prepare[plan.attnames.index(field.attname)]
     assert prepare is not None
     assert prepare(Decimal("1.50")) == field.get_db_prep_save(Decimal("1.50"), connection)
+
+
+def test_a_model_with_a_database_default_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from yunbao.community.models import SignUp
+
+    # save() leaves a db_default column out when it holds the default; insert() refuses it.
+    monkeypatch.setattr(SignUp._meta.get_field("hours"), "db_default", Decimal(0))
+    with pytest.raises(ValueError, match="db_default"):
+        rows._Plan(SignUp, with_pk=False)
