@@ -20,33 +20,61 @@ newest orders still open in every stage.
 
 The new orders' facts go into the aggregates with the same functions `recompute()` uses
 (`store.add_orders`), so the figures equal a recomputation (a test checks it).
+
+Everything is one transaction. On PostgreSQL the rows are COPY text built here
+(`loading.line`) and written by a second thread (`loading.Writer`) while Python builds the
+next batch; the aggregate sums go to scratch tables and are added to `Cell` and
+`DurationCell` by the server in a few large upserts (`_merge`); from `SET_ASIDE_FROM` orders
+on, the filled tables' non-unique indexes and foreign keys are built after the rows
+(`loading.set_aside`). The rows and figures are those of the plain path for the same seed
+and `now` (checked against the row-by-row version of this module when it changed): only the
+way they are written differs.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from bisect import bisect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from yunbao.catalog.models import Category, TimeLimit, TimeUnit
 from yunbao.geo.locate import h3_cell
 from yunbao.geo.models import Area, Level
 from yunbao.insight.facts import ORDER_FIELDS, OrderRow, Step
-from yunbao.insight.store import Accumulator, add_orders, clear_cache, save_facts
+from yunbao.insight.loading import NULL, Writer, field, line, set_aside, text
+from yunbao.insight.models import MEASURES, Cell, DurationCell, OrderFacts
+from yunbao.insight.store import (
+    _DURATION_KEYS,
+    _DURATION_SUMS,
+    _KEYS,
+    FACTS_COLUMNS,
+    Accumulator,
+    add_orders,
+    ancestor_of,
+    clear_cache,
+    save_facts,
+    village_of,
+)
 from yunbao.lib.bulk import insert_rows, next_ids, reset_sequence
 from yunbao.org.models import Unit, UnitKind
 from yunbao.workorders.models import Source, Status, TimelineEntry, WorkOrder
 
 H = 3600.0
-SOURCES = (Source.RESIDENT, Source.INSPECTOR, Source.HOTLINE, Source.OPEN311)
-SOURCE_WEIGHTS = (50, 30, 15, 5)
+# Plain values (not the choices): they go into COPY text as they are.
+SOURCES = tuple(
+    s.value for s in (Source.RESIDENT, Source.INSPECTOR, Source.HOTLINE, Source.OPEN311)
+)
+SOURCES_WEIGHTS = (50, 30, 15, 5)
 RATINGS = (1, 2, 3, 4, 5)
 RATING_WEIGHTS = (3, 4, 10, 30, 53)
 # Reports by local hour of day: few at night, most in the morning and late afternoon.
@@ -259,17 +287,131 @@ def _life(
     life.move("verify", Status.CLOSED, due="check_due")
     f["closed_at"] = life.t
     if rng.random() < 0.6 and life.advance(rng.uniform(0.5, 48) * H):
-        f["rating"] = rng.choices(RATINGS, RATING_WEIGHTS)[0]
+        f["rating"] = RATINGS[_RATING(rng)]
         life.move("rate", Status.CLOSED)
     return life
 
 
-def _order_row(o: dict[str, Any]) -> OrderRow:
-    return OrderRow(*(o[name] for name in ORDER_ROW_COLUMNS))
-
-
 # `facts.OrderRow`'s fields, as the order table's columns.
 ORDER_ROW_COLUMNS = tuple("id" if f == "pk" else f for f in ORDER_FIELDS)
+# From this many orders on, a PostgreSQL run sets the non-unique indexes and foreign keys of
+# the tables it fills aside and builds them again at the end (`loading.set_aside`): their
+# upkeep row by row was most of the COPYs' server time (50,000 orders: 5.2 s of timeline
+# COPY with them, 1.5 s without), while a build is one sort per index. A build also reads
+# the rows already there, so a small run into a big database would lose.
+SET_ASIDE_FROM = 200_000
+# Aggregate rows summed in memory before they are written (about 550 bytes each in Python).
+# The grid roll-ups hold about one row per order and day, so a larger dictionary saves
+# little: most rows are new anyway.
+FLUSH_AT = 500_000
+# Scratch rows (PostgreSQL) summed into the aggregates at once by the server, in the writer
+# thread while Python goes on; the last merge is what is left for the end. Fewer merges
+# update fewer rows twice.
+MERGE_AT = 2_000_000
+# Statuses as plain text for the timeline's COPY lines.
+_PLAIN: dict[str, str] = {"": "", **{s: s.value for s in Status}}
+_FLAG = {None: NULL, True: "t", False: "f"}
+
+
+class _Picker:
+    """`rng.choices(range(n), weights)[0]` with the cumulative weights computed once: the
+    same draw (one `random()`, the same bisection) without summing the weights per call."""
+
+    def __init__(self, weights: Sequence[float]) -> None:
+        self.cumulative = list(accumulate(weights))
+        self.total = self.cumulative[-1] + 0.0
+        self.hi = len(self.cumulative) - 1
+
+    def __call__(self, rng: random.Random) -> int:
+        return bisect(self.cumulative, rng.random() * self.total, 0, self.hi)
+
+
+_RATING = _Picker(RATING_WEIGHTS)
+
+
+def _warm_areas(grids: list[Place]) -> None:
+    """Fill the area caches `key_of` reads, so that no query is needed while the writer
+    thread holds the connection."""
+    for grid in grids:
+        village_of(grid.path)
+        ancestor_of(grid.path, Level.STREET)
+        ancestor_of(grid.path, Level.DISTRICT)
+
+
+def _cell_lines(cells: dict[Any, list[int]]) -> str:
+    """The accumulated rows that did not cancel out, as COPY text (keys, then sums). The
+    key's texts are ours (area paths, sources, stages: no tab, no backslash) but for the
+    area's, checked all the same; sources are plain values here (`SOURCES`)."""
+    tab = "\t"
+    return "".join(
+        [
+            f"{tab.join(map(str, key[:2]))}\t{text(key[2])}\t{tab.join(map(str, key[3:]))}\t"
+            f"{tab.join(map(str, values))}\n"
+            for key, values in cells.items()
+            if any(values)
+        ]
+    )
+
+
+# The aggregate tables, their keys and their sums (those of `store._write`).
+_AGGREGATES: tuple[tuple[type[Model], tuple[str, ...], tuple[str, ...]], ...] = (
+    (Cell, _KEYS, MEASURES),
+    (DurationCell, _DURATION_KEYS, _DURATION_SUMS),
+)
+
+
+def _scratch(table: str) -> str:
+    return f"{table}_generated"
+
+
+def _open_scratch(writer: Writer) -> None:
+    """A temporary table per aggregate table for the sums of the run (no index, no WAL)."""
+    for model, keys, sums in _AGGREGATES:
+        table = model._meta.db_table
+        # Our own table and column names only.
+        writer.execute(
+            "scratch",
+            f"DROP TABLE IF EXISTS {_scratch(table)}",
+            f"CREATE TEMP TABLE {_scratch(table)} ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT {', '.join((*keys, *sums))} FROM {table} WITH NO DATA",
+        )
+
+
+def _flush(acc: Accumulator, writer: Writer | None) -> int:
+    """Write the accumulated sums and empty `acc`: with `Accumulator.flush` on SQLite; on
+    PostgreSQL appended to the scratch tables by the writer thread (`_merge` adds them to
+    the aggregates). Returns the rows written."""
+    if writer is None:
+        n = len(acc)
+        acc.flush()
+        return n
+    n = 0
+    pending: tuple[dict[Any, list[int]], ...] = (acc.cells, acc.durations)
+    for (model, keys, sums), rows in zip(_AGGREGATES, pending, strict=True):
+        n += len(rows)
+        data = _cell_lines(rows)
+        rows.clear()
+        writer.copy(_scratch(model._meta.db_table), (*keys, *sums), data)
+    return n
+
+
+def _merge(writer: Writer) -> None:
+    """Add the scratch tables' sums to the aggregates: summed per key by the server, then
+    the increment upsert of `store._write` (the same sums, one statement), in key order for
+    the unique index's sake."""
+    for model, keys, sums in _AGGREGATES:
+        table, scratch = model._meta.db_table, _scratch(model._meta.db_table)
+        key_list = ", ".join(keys)
+        added = ", ".join(f"{v} = {table}.{v} + excluded.{v}" for v in sums)
+        # Our own table and column names only.
+        writer.execute(
+            f"upsert {table}",
+            f"INSERT INTO {table} ({key_list}, {', '.join(sums)}) "  # noqa: S608
+            f"SELECT {key_list}, {', '.join(f'SUM({v})' for v in sums)} FROM {scratch} "
+            f"GROUP BY {key_list} ORDER BY {key_list} "
+            f"ON CONFLICT ({key_list}) DO UPDATE SET {added}",
+            f"TRUNCATE {scratch}",
+        )
 
 
 def generate(
@@ -279,14 +421,23 @@ def generate(
     days: int = 365,
     now: datetime | None = None,
     batch: int = 10_000,
+    set_aside_indexes: bool | None = None,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Write `count` orders reported over the last `days` days with their timelines, and
-    add their facts to the aggregates. Returns the figures of the run."""
+    add their facts to the aggregates, in one transaction. Returns the figures of the run.
+
+    `set_aside_indexes`: on PostgreSQL, build the filled tables' non-unique indexes and
+    foreign keys after the rows instead of keeping them up row by row (default: from
+    `SET_ASIDE_FROM` orders on)."""
     rng = random.Random(seed)  # noqa: S311 (history, not secrets)
     now = now or timezone.now()
     world = _world(rng, progress)
     grids, categories, units = world["grids"], world["categories"], world["units"]
+    _warm_areas(grids)
+    postgres = connection.vendor == "postgresql"
+    if set_aside_indexes is None:
+        set_aside_indexes = count >= SET_ASIDE_FROM
     tz = timezone.get_default_timezone()
     first_day = timezone.localtime(now - timedelta(days=days), tz).replace(
         hour=0, minute=0, second=0, microsecond=0
@@ -295,91 +446,172 @@ def generate(
     statuses: dict[str, int] = {}
     started = time.perf_counter()
     acc = Accumulator()
-    written = entries_written = 0
+    written = entries_written = unmerged = 0
     # Every column of an order, with the model's defaults for those history leaves alone.
-    fields = [(f.column, f) for f in WorkOrder._meta.concrete_fields if f.column]
-    columns = [column for column, _f in fields]
-    template: dict[str, Any] = {column: f.get_default() for column, f in fields if column != "id"}
-    template["updated_at"] = now
+    columns = [f.column for f in WorkOrder._meta.concrete_fields if f.column]
+    template = [
+        now if f.column == "updated_at" else f.get_default()
+        for f in WorkOrder._meta.concrete_fields
+        if f.column
+    ]
+    at = {column: i for i, column in enumerate(columns)}
+    template[at["description"]] = "生成的历史工单"
+    # COPY text: the template's once, then only the columns an order sets.
+    template_text = [field(v) for v in template]
+    varying = [
+        at[c]
+        for c in (
+            "id", "number", "status", "source", "scene_id", "category_id", "lat", "lon",
+            "h3_cell", "grid_id", "area_path", "created_at",
+        )
+    ]  # fmt: skip
+    fact_columns = [at[c] for c in ORDER_ROW_COLUMNS]
     order_table = WorkOrder._meta.db_table
     entry_table = TimelineEntry._meta.db_table
+    pick_hour = _Picker(HOUR_WEIGHTS)
+    pick_category = _Picker(world["category_weights"])
+    pick_source = _Picker(SOURCES_WEIGHTS)
+    filled = (WorkOrder, TimelineEntry, Cell, DurationCell) if set_aside_indexes else ()
     with transaction.atomic():
+        if postgres:
+            with connection.cursor() as cursor:
+                # History can be generated again: a crash losing the last commit costs
+                # nothing, waiting for the WAL flush at each commit does.
+                cursor.execute("SET LOCAL synchronous_commit = off")
+                # The merge of the aggregates sorts millions of rows.
+                cursor.execute("SET LOCAL work_mem = '256MB'")
         ids = iter(next_ids(WorkOrder, count))
-        while written < count:
-            n = min(batch, count - written)
-            orders: list[dict[str, Any]] = []
-            lives: list[_Life] = []
-            for i in range(written, written + n):
-                day = rng.randrange(days)
-                hour = rng.choices(range(24), HOUR_WEIGHTS)[0]
-                created = first_day + timedelta(days=day, hours=hour, seconds=rng.randrange(3600))
-                if created > now:
-                    created = now - timedelta(seconds=rng.randrange(1, 3600))
-                index = rng.choices(range(len(categories)), world["category_weights"])[0]
-                category_id, scene_id, limits = categories[index]
-                grid = grids[rng.randrange(len(grids))]
-                unit = units[index % len(units)]
-                life = _life(rng, created, limits, unit, now)
-                lives.append(life)
-                statuses[life.status] = statuses.get(life.status, 0) + 1
-                lat = rng.uniform(grid.south, grid.north)
-                lon = rng.uniform(grid.west, grid.east)
-                row = dict(template)
-                row.update(
-                    id=next(ids),
-                    number=f"{prefix}{i:010d}",
-                    status=life.status,
-                    source=rng.choices(SOURCES, SOURCE_WEIGHTS)[0],
-                    scene_id=scene_id,
-                    category_id=category_id,
-                    description="生成的历史工单",
-                    lat=lat,
-                    lon=lon,
-                    h3_cell=h3_cell(lat, lon),
-                    grid_id=grid.pk,
-                    area_path=grid.path,
-                    created_at=created,
-                )
-                row.update(life.fields)
-                orders.append(row)
-            insert_rows(order_table, columns, ([o[c] for c in columns] for o in orders))
-            entries_written += insert_rows(
-                entry_table,
-                ENTRY_COLUMNS,
-                (
-                    (o["id"], action, frm, to, None, "system", "", at, on_time, {})
-                    for o, life in zip(orders, lives, strict=True)
-                    for action, frm, to, at, on_time in life.steps
-                ),
-            )
-            save_facts(
-                add_orders(
-                    acc,
-                    (
-                        (_order_row(o), [Step(*step) for step in life.steps])
-                        for o, life in zip(orders, lives, strict=True)
-                    ),
-                )
-            )
-            if len(acc) > 300_000:
-                acc.flush()
-            written += n
-            elapsed = time.perf_counter() - started
-            progress(f"generated {written:,}/{count:,} orders ({written / elapsed:,.0f}/s)")
+        with set_aside(filled, progress):
+            writer = Writer() if postgres else None
+            try:
+                if writer is not None:
+                    _open_scratch(writer)
+                while written < count:
+                    n = min(batch, count - written)
+                    rows: list[list[Any]] = []
+                    lives: list[_Life] = []
+                    for i in range(written, written + n):
+                        day = rng.randrange(days)
+                        hour = pick_hour(rng)
+                        created = first_day + timedelta(
+                            days=day, hours=hour, seconds=rng.randrange(3600)
+                        )
+                        if created > now:
+                            created = now - timedelta(seconds=rng.randrange(1, 3600))
+                        index = pick_category(rng)
+                        category_id, scene_id, limits = categories[index]
+                        grid = grids[rng.randrange(len(grids))]
+                        unit = units[index % len(units)]
+                        life = _life(rng, created, limits, unit, now)
+                        lives.append(life)
+                        statuses[life.status] = statuses.get(life.status, 0) + 1
+                        lat = rng.uniform(grid.south, grid.north)
+                        lon = rng.uniform(grid.west, grid.east)
+                        row = template.copy()
+                        row[at["id"]] = next(ids)
+                        row[at["number"]] = f"{prefix}{i:010d}"
+                        row[at["status"]] = life.status
+                        row[at["source"]] = SOURCES[pick_source(rng)]
+                        row[at["scene_id"]] = scene_id
+                        row[at["category_id"]] = category_id
+                        row[at["lat"]] = lat
+                        row[at["lon"]] = lon
+                        row[at["h3_cell"]] = h3_cell(lat, lon)
+                        row[at["grid_id"]] = grid.pk
+                        row[at["area_path"]] = grid.path
+                        row[at["created_at"]] = created
+                        for name, value in life.fields.items():
+                            row[at[name]] = value
+                        rows.append(row)
+                    facts = add_orders(
+                        acc,
+                        (
+                            (
+                                OrderRow(*[row[c] for c in fact_columns]),
+                                [Step(*step) for step in life.steps],
+                            )
+                            for row, life in zip(rows, lives, strict=True)
+                        ),
+                    )
+                    entries = sum(len(life.steps) for life in lives)
+                    if writer is not None:
+                        lines = []
+                        for row, life in zip(rows, lives, strict=True):
+                            encoded = template_text.copy()
+                            for c in varying:
+                                encoded[c] = field(row[c])
+                            for name in life.fields:
+                                c = at[name]
+                                encoded[c] = field(row[c])
+                            lines.append("\t".join(encoded) + "\n")
+                        writer.copy(order_table, columns, "".join(lines))
+                        writer.copy(
+                            entry_table,
+                            ENTRY_COLUMNS,
+                            "".join(
+                                [
+                                    f"{row[0]}\t{action}\t{_PLAIN[frm]}\t{_PLAIN[to]}\t"
+                                    f"{NULL}\tsystem\t\t{moment}\t{_FLAG[on_time]}\t{{}}\n"
+                                    for row, life in zip(rows, lives, strict=True)
+                                    for action, frm, to, moment, on_time in life.steps
+                                ]
+                            ),
+                        )
+                        writer.copy(OrderFacts._meta.db_table, FACTS_COLUMNS, _facts_text(facts))
+                    else:
+                        insert_rows(order_table, columns, rows)
+                        insert_rows(
+                            entry_table,
+                            ENTRY_COLUMNS,
+                            (
+                                (row[0], action, frm, to, None, "system", "", moment, on_time, "{}")
+                                for row, life in zip(rows, lives, strict=True)
+                                for action, frm, to, moment, on_time in life.steps
+                            ),
+                        )
+                        save_facts(facts)
+                    entries_written += entries
+                    if len(acc) > FLUSH_AT:
+                        unmerged += _flush(acc, writer)
+                        if writer is not None and unmerged > MERGE_AT:
+                            # While Python builds the next batches: only the last merge
+                            # is left for the end.
+                            _merge(writer)
+                            unmerged = 0
+                    written += n
+                    elapsed = time.perf_counter() - started
+                    progress(f"generated {written:,}/{count:,} orders ({written / elapsed:,.0f}/s)")
+                _flush(acc, writer)
+                if writer is not None:
+                    _merge(writer)
+                    writer.drain()
+                    busy = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(writer.busy.items()))
+                    progress(f"server time: {busy}")
+            finally:
+                if writer is not None:
+                    writer.close()
+            loaded = time.perf_counter() - started
         reset_sequence(WorkOrder)
-    with transaction.atomic():
-        acc.flush()
     seconds = time.perf_counter() - started
-    progress(f"done: {written:,} orders, {entries_written:,} timeline rows in {seconds:.1f} s")
+    progress(
+        f"done: {written:,} orders, {entries_written:,} timeline rows in {seconds:.1f} s "
+        f"({loaded:.1f} s writing, {seconds - loaded:.1f} s building indexes and committing)"
+    )
     return {
         "orders": written,
         "timeline_rows": entries_written,
         "seconds": round(seconds, 1),
+        "orders_per_second": round(written / seconds) if seconds else None,
+        "set_aside_indexes": bool(filled) and postgres,
         "statuses": dict(sorted(statuses.items())),
         "grids": len(grids),
         "categories": len(categories),
         "units": len(units),
     }
+
+
+def _facts_text(records: list[tuple[Any, ...]]) -> str:
+    return "".join([line(r) for r in records])
 
 
 __all__ = ["generate"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from yunbao.insight.generate import generate
 from yunbao.insight.store import recompute
@@ -65,3 +66,66 @@ def test_it_runs_the_insight_benchmark_in_smoke_mode(capsys: pytest.CaptureFixtu
     assert figures["agree"] is True
     assert set(figures["dashboard_ms"]) == {"district", "street", "unit", "category"}
     assert "aggregates and scan agree: True" in capsys.readouterr().out
+
+
+def test_it_sums_the_aggregates_over_several_flushes_and_merges(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from yunbao.insight import generate as module
+
+    # Tiny thresholds: the aggregates are written and (PostgreSQL) merged many times.
+    monkeypatch.setattr(module, "FLUSH_AT", 500)
+    monkeypatch.setattr(module, "MERGE_AT", 1200)
+    generate(300, seed=4, days=20, now=NOW, batch=40, progress=lambda _m: None)
+    kept = aggregates()
+    recompute()
+    assert aggregates() == kept
+
+
+def _schema(tables: tuple[str, ...]) -> dict[str, Any]:
+
+    with connection.cursor() as cursor:
+        return {t: connection.introspection.get_constraints(cursor, t) for t in tables}
+
+
+TABLES = (
+    "workorders_workorder", "workorders_timelineentry", "insight_cell", "insight_durationcell",
+)  # fmt: skip
+
+
+@pytest.mark.skipif("not connection.vendor == 'postgresql'")
+def test_a_big_run_builds_the_indexes_and_keys_it_set_aside(world: World) -> None:
+    before = _schema(TABLES)
+    figures = generate(
+        200, seed=6, days=15, now=NOW, batch=70, set_aside_indexes=True, progress=lambda _m: None
+    )
+    assert figures["set_aside_indexes"] is True
+    assert _schema(TABLES) == before
+    assert WorkOrder.objects.count() == 200
+    kept = aggregates()
+    recompute()
+    assert aggregates() == kept
+
+
+@pytest.mark.skipif("not connection.vendor == 'postgresql'")
+def test_a_failed_big_run_leaves_the_indexes_and_no_rows(world: World) -> None:
+    before = _schema(TABLES)
+    orders = WorkOrder.objects.count()
+
+    def fail(message: str) -> None:
+        if message.startswith("generated"):
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        generate(200, seed=6, days=15, now=NOW, batch=70, set_aside_indexes=True, progress=fail)
+    assert _schema(TABLES) == before
+    assert WorkOrder.objects.count() == orders
+
+
+def test_copy_text_escapes_and_converts() -> None:
+    from yunbao.insight.loading import line
+
+    moment = dt.datetime(2025, 6, 30, 12, 0, 1, 5, tzinfo=dt.UTC)
+    assert line([1, 2.5, "a\tb\\c\nd", None, True, False, moment, Status.CLOSED, {"k": "é"}]) == (
+        '1\t2.5\ta\\tb\\\\c\\nd\t\\N\tt\tf\t2025-06-30 12:00:01.000005+00:00\tclosed\t{"k": "é"}\n'
+    )
