@@ -307,7 +307,7 @@ FLUSH_AT = 500_000
 # Scratch rows (PostgreSQL) summed into the aggregates at once by the server, in the writer
 # thread while Python goes on; the last merge is what is left for the end. Fewer merges
 # update fewer rows twice.
-MERGE_AT = 2_000_000
+MERGE_AT = 1_000_000
 # Statuses as plain text for the timeline's COPY lines.
 _PLAIN: dict[str, str] = {"": "", **{s: s.value for s in Status}}
 _FLAG = {None: NULL, True: "t", False: "f"}
