@@ -24,8 +24,20 @@ def throwaway_database(name: str, url: str | None = None) -> Iterator[None]:
         prepare_database(url)
     else:
         database.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with existing_database(url or f"sqlite:///{database}"):
+            yield
+    finally:
+        if not url:
+            for suffix in SQLITE_FILES:
+                Path(f"{database}{suffix}").unlink(missing_ok=True)
+
+
+@contextmanager
+def existing_database(url: str) -> Iterator[None]:
+    """Set up Django on the database `url` as it is (migrated, nothing deleted)."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "yunbao.settings_test"
-    os.environ["DATABASE_URL"] = url or f"sqlite:///{database}"
+    os.environ["DATABASE_URL"] = url
     import django
     from django.core.management import call_command
 
@@ -37,6 +49,3 @@ def throwaway_database(name: str, url: str | None = None) -> Iterator[None]:
         from django.db import connections
 
         connections.close_all()
-        if not url:
-            for suffix in SQLITE_FILES:
-                Path(f"{database}{suffix}").unlink(missing_ok=True)

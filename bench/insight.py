@@ -32,14 +32,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from bench.common import throwaway_database
+from bench.common import existing_database, throwaway_database
 
 
 def _pct(values: list[float], share: float) -> float:
@@ -165,24 +162,6 @@ def run(
 
 def _shown(value: float | None) -> str:
     return f"{value:>9.1f}" if value is not None else "        -"
-
-
-@contextmanager
-def existing_database(url: str) -> Iterator[None]:
-    """Set up Django on the database `url` as it is (migrated, nothing deleted)."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "yunbao.settings_test"
-    os.environ["DATABASE_URL"] = url
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    try:
-        call_command("migrate", verbosity=0)
-        yield
-    finally:
-        from django.db import connections
-
-        connections.close_all()
 
 
 def main(argv: list[str] | None = None) -> None:
